@@ -1,0 +1,274 @@
+//! `Args`: an event's arguments, read as POE's `ARG0 .. ARGn`.
+
+use std::any::Any;
+use std::fmt;
+use std::rc::Rc;
+
+use super::{AlarmId, SessionId, Value};
+
+/// Index of the first event argument, as POE's `ARG0` (`$_[ARG0]`).
+pub const ARG0: usize = 0;
+/// Index of the second event argument (`$_[ARG1]`).
+pub const ARG1: usize = 1;
+/// Index of the third event argument (`$_[ARG2]`).
+pub const ARG2: usize = 2;
+/// Index of the fourth event argument (`$_[ARG3]`).
+pub const ARG3: usize = 3;
+/// Index of the fifth event argument (`$_[ARG4]`).
+pub const ARG4: usize = 4;
+/// Index of the sixth event argument (`$_[ARG5]`).
+pub const ARG5: usize = 5;
+/// Index of the seventh event argument (`$_[ARG6]`).
+pub const ARG6: usize = 6;
+/// Index of the eighth event argument (`$_[ARG7]`).
+pub const ARG7: usize = 7;
+/// Index of the ninth event argument (`$_[ARG8]`).
+pub const ARG8: usize = 8;
+/// Index of the tenth event argument (`$_[ARG9]`).
+pub const ARG9: usize = 9;
+
+/// Builds [`Args`] from any values that convert into [`Value`].
+///
+/// ```
+/// use rpoe::{args, Value};
+/// let a = args!["tick", 3, 0.5];
+/// assert_eq!(a.len(), 3);
+/// assert_eq!(a.get::<&str>(0).unwrap(), "tick");
+/// assert_eq!(args![].len(), 0);
+/// ```
+#[macro_export]
+macro_rules! args {
+    () => { $crate::Args::new() };
+    ($($x:expr),+ $(,)?) => {
+        $crate::Args::from(vec![$($crate::Value::from($x)),+])
+    };
+}
+
+/// The arguments of one event: POE's `@_[ARG0 .. $#_]`.
+///
+/// Reading an argument that is missing or of another type is an
+/// [`ArgError`], never a panic; handlers can use `?` on it.
+///
+/// ```
+/// use rpoe::{args, ARG0, ARG1};
+/// let a = args![7, "seven"];
+/// let n: i64 = a.get(ARG0).unwrap();
+/// let s: &str = a.get(ARG1).unwrap();
+/// assert_eq!((n, s), (7, "seven"));
+/// assert!(a.get::<&str>(ARG0).is_err());          // wrong type
+/// assert!(a.get::<i64>(5).is_err());              // missing
+/// assert_eq!(a.get::<Option<i64>>(5).unwrap(), None); // optional
+/// ```
+#[derive(Clone, Default, PartialEq)]
+pub struct Args(Vec<Value>);
+
+impl Args {
+    /// No arguments (does not allocate).
+    pub fn new() -> Self {
+        Args(Vec::new())
+    }
+
+    /// How many arguments there are (POE's `$#_ - ARG0 + 1`).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Reads argument `index` as `T` (an integer, `&str`, `SessionId`,
+    /// `&Value`, `Option<T>`, ...).
+    pub fn get<'a, T: FromArg<'a>>(&'a self, index: usize) -> Result<T, ArgError> {
+        match self.0.get(index) {
+            None => T::missing().ok_or(ArgError {
+                index,
+                expected: T::EXPECTED,
+                found: "nothing",
+            }),
+            Some(v) => T::from_arg(v).ok_or(ArgError {
+                index,
+                expected: T::EXPECTED,
+                found: v.type_name(),
+            }),
+        }
+    }
+
+    /// The raw value of argument `index`, if present.
+    pub fn value(&self, index: usize) -> Option<&Value> {
+        self.0.get(index)
+    }
+
+    /// Moves argument `index` out, leaving `Undef` behind (`Undef` if missing).
+    pub fn take(&mut self, index: usize) -> Value {
+        self.0
+            .get_mut(index)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Borrows a [`Value::Shared`] argument as `&T`.
+    pub fn shared<T: Any>(&self, index: usize) -> Result<&T, ArgError> {
+        let err = |found| ArgError {
+            index,
+            expected: std::any::type_name::<T>(),
+            found,
+        };
+        match self.0.get(index) {
+            None => Err(err("nothing")),
+            Some(Value::Shared(rc)) => rc
+                .downcast_ref::<T>()
+                .ok_or(err("shared value of another type")),
+            Some(v) => Err(err(v.type_name())),
+        }
+    }
+
+    /// Moves a [`Value::Shared`] argument out as `T`; fails (leaving it in
+    /// place) if it is of another type or still shared elsewhere.
+    pub fn take_shared<T: Any>(&mut self, index: usize) -> Result<T, ArgError> {
+        self.shared::<T>(index)?;
+        let Value::Shared(rc) = self.take(index) else {
+            unreachable!("checked by shared() above")
+        };
+        let rc: Rc<T> = rc
+            .downcast()
+            .unwrap_or_else(|_| unreachable!("checked by shared() above"));
+        Rc::try_unwrap(rc).map_err(|rc| {
+            self.0[index] = Value::Shared(rc);
+            ArgError {
+                index,
+                expected: "an unshared value",
+                found: "a value still shared elsewhere",
+            }
+        })
+    }
+
+    /// Appends an argument.
+    pub fn push(&mut self, v: impl Into<Value>) {
+        self.0.push(v.into())
+    }
+
+    /// The arguments as a slice.
+    pub fn as_slice(&self) -> &[Value] {
+        &self.0
+    }
+
+    /// Iterates over the arguments.
+    pub fn iter(&self) -> std::slice::Iter<'_, Value> {
+        self.0.iter()
+    }
+
+    /// The arguments as a vector.
+    pub fn into_vec(self) -> Vec<Value> {
+        self.0
+    }
+}
+
+impl From<Vec<Value>> for Args {
+    fn from(v: Vec<Value>) -> Self {
+        Args(v)
+    }
+}
+
+impl From<Args> for Value {
+    fn from(a: Args) -> Self {
+        Value::List(a.0)
+    }
+}
+
+impl IntoIterator for Args {
+    type Item = Value;
+    type IntoIter = std::vec::IntoIter<Value>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl Extend<Value> for Args {
+    fn extend<I: IntoIterator<Item = Value>>(&mut self, iter: I) {
+        self.0.extend(iter)
+    }
+}
+
+impl fmt::Debug for Args {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.0).finish()
+    }
+}
+
+/// A missing or mistyped event argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgError {
+    /// Which argument (0 = ARG0).
+    pub index: usize,
+    /// What the handler asked for.
+    pub expected: &'static str,
+    /// What was there.
+    pub found: &'static str,
+}
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ARG{}: expected {}, found {}",
+            self.index, self.expected, self.found
+        )
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+/// Types an argument can be read as with [`Args::get`].
+pub trait FromArg<'a>: Sized {
+    /// What this type is called in an [`ArgError`].
+    const EXPECTED: &'static str;
+    /// Reads the value, or `None` if it has another type.
+    fn from_arg(v: &'a Value) -> Option<Self>;
+    /// What a missing argument reads as (`None`: an error).
+    fn missing() -> Option<Self> {
+        None
+    }
+}
+
+macro_rules! from_arg {
+    ($($t:ty, $name:literal, |$v:ident| $e:expr;)*) => {$(
+        impl<'a> FromArg<'a> for $t {
+            const EXPECTED: &'static str = $name;
+            fn from_arg($v: &'a Value) -> Option<Self> { $e }
+        }
+    )*};
+}
+
+from_arg! {
+    i64, "integer", |v| v.as_int();
+    i32, "integer", |v| v.as_int().and_then(|i| i.try_into().ok());
+    u32, "integer", |v| v.as_int().and_then(|i| i.try_into().ok());
+    u64, "integer", |v| v.as_int().and_then(|i| i.try_into().ok());
+    usize, "integer", |v| v.as_int().and_then(|i| i.try_into().ok());
+    f64, "number", |v| match v { Value::Float(x) => Some(*x), Value::Int(i) => Some(*i as f64), _ => None };
+    bool, "bool", |v| match v { Value::Bool(b) => Some(*b), _ => None };
+    &'a str, "string", |v| v.as_str();
+    String, "string", |v| v.as_str().map(str::to_owned);
+    &'a [u8], "bytes", |v| match v { Value::Bytes(b) => Some(b.as_slice()), Value::Str(s) => Some(s.as_bytes()), _ => None };
+    &'a [Value], "list", |v| v.as_list();
+    SessionId, "session", |v| v.as_session();
+    AlarmId, "alarm id", |v| match v { Value::Alarm(a) => Some(*a), _ => None };
+    &'a Value, "any value", |v| Some(v);
+    Value, "any value", |v| Some(v.clone());
+}
+
+impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
+    const EXPECTED: &'static str = T::EXPECTED;
+    fn from_arg(v: &'a Value) -> Option<Self> {
+        if v.is_undef() {
+            Some(None)
+        } else {
+            T::from_arg(v).map(Some)
+        }
+    }
+    fn missing() -> Option<Self> {
+        Some(None)
+    }
+}

@@ -1,0 +1,221 @@
+//! `Core`: the kernel's tables (session slab, queue, aliases, signals) and
+//! POE's reference counting over them.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use slab::Slab;
+
+use super::clock::Clock;
+use super::dispatch::DispatchHook;
+use super::queue::{Event, Kind, Queue};
+use super::session::AnySession;
+use super::signals::Signals;
+use super::{AlarmId, Error, SessionId, Target};
+
+/// One session's record in the slab.
+pub(crate) struct Entry {
+    pub id: SessionId,
+    pub parent: SessionId,
+    /// Children in creation order (ids only grow).
+    pub children: BTreeSet<SessionId>,
+    /// The heap and handlers; `None` while a handler of this session runs.
+    pub body: Option<Box<dyn AnySession>>,
+    /// Queued events to this session (timers included).
+    pub events_to: u32,
+    /// Queued events from this session to others.
+    pub events_from: u32,
+    pub aliases: Vec<String>,
+    /// Extra references by tag (`refcount_increment`).
+    pub extrefs: Vec<(String, u32)>,
+    /// Watched I/O handles (filled in by the I/O layer).
+    pub handles: u32,
+    /// Timers of this session, for removal when it stops.
+    pub alarms: HashSet<AlarmId>,
+    /// Marked for the next GC sweep.
+    pub marked: bool,
+    /// `_stop` is being delivered.
+    pub stopping: bool,
+    /// `_start` is running.
+    pub starting: bool,
+}
+
+impl Entry {
+    /// POE's session reference count: one per kind of holder.
+    pub fn refcount(&self) -> usize {
+        (self.events_to > 0) as usize
+            + (self.events_from > 0) as usize
+            + self.children.len()
+            + self.aliases.len()
+            + self.extrefs.len()
+            + self.handles as usize
+    }
+}
+
+/// Everything the kernel owns except the running sessions' bodies.
+#[doc(hidden)]
+pub struct Core {
+    pub(crate) sessions: Slab<Entry>,
+    pub(crate) next_id: u64,
+    /// Top-level sessions (children of the kernel).
+    pub(crate) kernel_children: BTreeSet<SessionId>,
+    pub(crate) aliases: HashMap<String, SessionId>,
+    pub(crate) queue: Queue,
+    /// Sessions whose refcount reached zero, in marking order.
+    pub(crate) marks: Vec<SessionId>,
+    pub(crate) clock: Clock,
+    /// Kernel time cached for the current batch, used to stamp posts.
+    pub(crate) now: i64,
+    pub(crate) signals: Signals,
+    /// `stop()` was called inside a handler; done when the dispatch returns.
+    pub(crate) stop_requested: Option<SessionId>,
+    pub(crate) hook: Option<DispatchHook>,
+    /// Extra references held by all sessions (any blocks IDLE).
+    pub(crate) extref_total: usize,
+    /// Watched handles of all sessions (any blocks IDLE).
+    pub(crate) handle_total: usize,
+}
+
+impl Core {
+    pub(crate) fn new(clock: Clock) -> Self {
+        Core {
+            sessions: Slab::new(),
+            next_id: 0,
+            kernel_children: BTreeSet::new(),
+            aliases: HashMap::new(),
+            queue: Queue::default(),
+            marks: Vec::new(),
+            now: clock.now(),
+            clock,
+            signals: Signals::default(),
+            stop_requested: None,
+            hook: None,
+            extref_total: 0,
+            handle_total: 0,
+        }
+    }
+
+    pub(crate) fn entry(&self, sid: SessionId) -> Option<&Entry> {
+        if sid.is_kernel() {
+            return None;
+        }
+        self.sessions.get(sid.key()).filter(|e| e.id == sid)
+    }
+
+    pub(crate) fn entry_mut(&mut self, sid: SessionId) -> Option<&mut Entry> {
+        if sid.is_kernel() {
+            return None;
+        }
+        self.sessions.get_mut(sid.key()).filter(|e| e.id == sid)
+    }
+
+    pub(crate) fn exists(&self, sid: SessionId) -> bool {
+        self.entry(sid).is_some()
+    }
+
+    /// Number of live sessions (the kernel not counted).
+    pub(crate) fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Finds a session by its public number (POE's `ID_id_to_session`).
+    pub(crate) fn id_to_session(&self, id: u64) -> Option<SessionId> {
+        if id == 0 {
+            return Some(SessionId::KERNEL);
+        }
+        self.sessions
+            .iter()
+            .map(|(_, e)| e.id)
+            .find(|s| s.id() == id)
+    }
+
+    /// POE's `_resolve_session`: a session id, an alias, or a number.
+    pub(crate) fn resolve(&self, target: Target<'_>) -> Result<SessionId, Error> {
+        match target {
+            Target::Id(sid) if sid.is_kernel() || self.exists(sid) => Ok(sid),
+            Target::Id(sid) => Err(Error::NoSuchSession(sid.to_string())),
+            Target::Name(name) => self
+                .aliases
+                .get(name)
+                .copied()
+                .or_else(|| name.parse().ok().and_then(|n| self.id_to_session(n)))
+                .ok_or_else(|| Error::NoSuchSession(name.to_owned())),
+        }
+    }
+
+    pub(crate) fn children_of(&self, sid: SessionId) -> Option<&BTreeSet<SessionId>> {
+        if sid.is_kernel() {
+            Some(&self.kernel_children)
+        } else {
+            self.entry(sid).map(|e| &e.children)
+        }
+    }
+
+    pub(crate) fn children_mut(&mut self, sid: SessionId) -> Option<&mut BTreeSet<SessionId>> {
+        if sid.is_kernel() {
+            Some(&mut self.kernel_children)
+        } else {
+            self.entry_mut(sid).map(|e| &mut e.children)
+        }
+    }
+
+    /// Marks `sid` for the next GC sweep if nothing holds it any more.
+    pub(crate) fn maybe_mark(&mut self, sid: SessionId) {
+        if let Some(e) = self.entry_mut(sid) {
+            if e.refcount() == 0 && !e.stopping {
+                e.marked = true;
+                self.marks.push(sid);
+            }
+        }
+    }
+
+    /// Queues a post, signal or GC event, taking POE's "events to" /
+    /// "events from" counts.
+    pub(crate) fn enqueue(&mut self, ev: Event) {
+        self.take_counts(&ev);
+        self.queue.push_post(self.now, ev);
+    }
+
+    /// Queues a timer due at kernel time `due`.
+    pub(crate) fn enqueue_timer(&mut self, due: i64, ev: Event) -> AlarmId {
+        self.take_counts(&ev);
+        let dest = ev.dest;
+        let id = self.queue.push_timer(due, ev);
+        if let Some(e) = self.entry_mut(dest) {
+            e.alarms.insert(id);
+        }
+        id
+    }
+
+    fn take_counts(&mut self, ev: &Event) {
+        if let Some(e) = self.entry_mut(ev.dest) {
+            e.events_to += 1;
+        }
+        if ev.source != ev.dest {
+            if let Some(e) = self.entry_mut(ev.source) {
+                e.events_from += 1;
+            }
+        }
+    }
+
+    /// Releases the counts an event took when it was queued (POE does this
+    /// when the event is dequeued, before its handler runs, or removed).
+    pub(crate) fn release(&mut self, ev: &Event) {
+        if let Some(e) = self.entry_mut(ev.dest) {
+            e.events_to -= 1;
+            if let Kind::Timer(id) = ev.kind {
+                e.alarms.remove(&id);
+            }
+            if e.events_to == 0 {
+                self.maybe_mark(ev.dest);
+            }
+        }
+        if ev.source != ev.dest {
+            if let Some(e) = self.entry_mut(ev.source) {
+                e.events_from -= 1;
+                if e.events_from == 0 {
+                    self.maybe_mark(ev.source);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! `Ctx` and `KernelHandle`: what a handler sees (POE's `@_`).
+//!
+//! POE hands every handler `$_[KERNEL]`, `$_[HEAP]`, `$_[SESSION]`,
+//! `$_[SENDER]`, `$_[STATE]` and `$_[CALLER_STATE]`. Here a handler gets a
+//! `&mut Ctx<H>`: `ctx.heap` is the typed heap, and the kernel's methods are
+//! on `ctx` itself (or on `ctx.kernel`, a separate field, so the heap can stay
+//! borrowed across them).
+
+use std::ops::{Deref, DerefMut};
+
+use super::core::Core;
+use super::dispatch::deliver;
+use super::queue::{Event, Kind};
+use super::session::sealed::{Active, Sealed};
+use super::session::{dispatch_with, SessionHost, States};
+use super::{Args, Error, EventName, SessionId, Target, Value};
+
+/// Who is running and why: the fields of POE's `@_` besides the heap.
+#[derive(Clone, Debug)]
+#[doc(hidden)]
+pub struct Frame {
+    /// SESSION.
+    pub(crate) session: SessionId,
+    /// SENDER.
+    pub(crate) sender: SessionId,
+    /// STATE: the event being handled (`_default` when redirected).
+    pub(crate) state: EventName,
+    /// CALLER_STATE.
+    pub(crate) caller_state: Option<EventName>,
+    /// What `get_active_event` returns; a self-call keeps the outer one.
+    pub(crate) active_event: Option<EventName>,
+}
+
+impl Frame {
+    /// The frame of code running outside any handler.
+    pub(crate) fn kernel() -> Self {
+        Frame {
+            session: SessionId::KERNEL,
+            sender: SessionId::KERNEL,
+            state: EventName::from_static(""),
+            caller_state: None,
+            active_event: None,
+        }
+    }
+
+    /// A kernel-generated event (`_start`, `_stop`, `_child`, `_parent`,
+    /// signal watchers): no CALLER_STATE unless given.
+    pub(crate) fn internal(session: SessionId, sender: SessionId, state: EventName) -> Self {
+        Frame {
+            session,
+            sender,
+            active_event: Some(state.clone()),
+            state,
+            caller_state: None,
+        }
+    }
+}
+
+/// A handler's view of the kernel: POE's `$_[KERNEL]` together with
+/// `$_[SESSION]`, `$_[SENDER]`, `$_[STATE]` and `$_[CALLER_STATE]`.
+///
+/// Every method acts on behalf of the session whose handler is running.
+/// Reached as `ctx.kernel`, or through `ctx` directly.
+pub struct KernelHandle<'a> {
+    pub(crate) core: &'a mut Core,
+    pub(crate) frame: Frame,
+}
+
+/// The context of one handler invocation.
+///
+/// `ctx.heap` is the session's heap (POE's `$_[HEAP]`); kernel methods are
+/// called on `ctx` (through `Deref` to [`KernelHandle`]) or on `ctx.kernel`
+/// when the heap must stay borrowed at the same time:
+///
+/// ```
+/// use rpoe::{args, Ctx, Args};
+/// struct Heap { lines: Vec<String> }
+/// fn got_line(ctx: &mut Ctx<Heap>, _args: Args) {
+///     let lines = &mut ctx.heap.lines;       // heap borrowed...
+///     lines.push("x".into());
+///     ctx.kernel.yield_("flush", args![]);    // ...while the kernel is used
+///     lines.push("y".into());
+/// }
+/// ```
+pub struct Ctx<'a, H> {
+    /// The session's heap (POE's `$_[HEAP]`).
+    pub heap: &'a mut H,
+    /// The kernel, acting for this session (POE's `$_[KERNEL]`).
+    pub kernel: KernelHandle<'a>,
+    pub(crate) states: &'a States<H>,
+}
+
+impl<'a, H> Deref for Ctx<'a, H> {
+    type Target = KernelHandle<'a>;
+    fn deref(&self) -> &KernelHandle<'a> {
+        &self.kernel
+    }
+}
+
+impl<'a, H> DerefMut for Ctx<'a, H> {
+    fn deref_mut(&mut self) -> &mut KernelHandle<'a> {
+        &mut self.kernel
+    }
+}
+
+impl<H: 'static> Ctx<'_, H> {
+    /// Synchronously delivers `event` and returns what its handler returned
+    /// (POE's `$kernel->call`). Unlike [`KernelHandle::call`], this also
+    /// works for the current session itself (POE's frequent
+    /// `$kernel->call($_[SESSION], ...)`): the handler runs at once with the
+    /// same heap, SENDER = this session, and `get_active_event` and the
+    /// CALLER_STATE of anything it posts stay those of the outer event, as
+    /// in POE.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchSession`], [`Error::NoHandler`], [`Error::Handler`],
+    /// and [`Error::Reentrant`] for a call into a session whose handler is
+    /// already running further up the stack (A calls B calls A).
+    pub fn call<'t>(
+        &mut self,
+        target: impl Into<Target<'t>>,
+        event: impl Into<EventName>,
+        args: Args,
+    ) -> Result<Value, Error> {
+        let sid = self.kernel.core.resolve(target.into())?;
+        let event = event.into();
+        if sid == self.kernel.frame.session {
+            let outer = self.kernel.frame.active_event.clone();
+            let frame = Frame {
+                session: sid,
+                sender: sid,
+                state: event,
+                caller_state: outer.clone(),
+                active_event: outer,
+            };
+            dispatch_with(self.heap, self.states, self.kernel.core, frame, args)
+        } else {
+            self.kernel.call_other(sid, event, args)
+        }
+    }
+}
+
+impl<H: 'static> Sealed for Ctx<'_, H> {
+    fn active(&mut self) -> &mut dyn Active {
+        self
+    }
+}
+impl<H: 'static> SessionHost for Ctx<'_, H> {}
+
+impl<H: 'static> Active for Ctx<'_, H> {
+    fn active_id(&self) -> SessionId {
+        self.kernel.frame.session
+    }
+    fn core(&mut self) -> &mut Core {
+        self.kernel.core
+    }
+    fn dispatch_self(&mut self, frame: Frame, args: Args) -> Result<Value, Error> {
+        dispatch_with(self.heap, self.states, self.kernel.core, frame, args)
+    }
+}
+
+impl KernelHandle<'_> {
+    /// SESSION: the session whose handler is running
+    /// (POE's `$_[SESSION]` and `get_active_session`).
+    pub fn session(&self) -> SessionId {
+        self.frame.session
+    }
+
+    /// SENDER: who sent the event being handled (see the table in the
+    /// crate docs for each delivery path).
+    pub fn sender(&self) -> SessionId {
+        self.frame.sender
+    }
+
+    /// STATE: the name of the event being handled; `_default` when the
+    /// event was redirected there.
+    pub fn state(&self) -> &str {
+        self.frame.state.as_str()
+    }
+
+    /// CALLER_STATE: the event that was active in the sender when this one
+    /// was posted or called; `None` for kernel-generated events.
+    pub fn caller_state(&self) -> Option<&str> {
+        self.frame.caller_state.as_ref().map(EventName::as_str)
+    }
+
+    /// POE's `get_active_event`: the event the kernel is dispatching. A
+    /// self-call keeps the outer event, as in POE.
+    pub fn get_active_event(&self) -> &str {
+        self.frame
+            .active_event
+            .as_ref()
+            .map_or("", EventName::as_str)
+    }
+
+    /// POE's `get_active_session`: the same as [`session`](Self::session).
+    pub fn get_active_session(&self) -> SessionId {
+        self.frame.session
+    }
+
+    /// Queues `event` for `target` (POE's `$kernel->post`). The target is
+    /// resolved now; the event is delivered after everything queued before
+    /// it, with SENDER = this session.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchSession`] if `target` resolves to no session (POE:
+    /// `undef` with `$!` = ESRCH); nothing is queued.
+    pub fn post<'t>(
+        &mut self,
+        target: impl Into<Target<'t>>,
+        event: impl Into<EventName>,
+        args: Args,
+    ) -> Result<(), Error> {
+        let dest = self.core.resolve(target.into())?;
+        self.queue_event(dest, event.into(), args, Kind::Post);
+        Ok(())
+    }
+
+    /// Queues `event` for this session itself (POE's `$kernel->yield`;
+    /// `yield` is a Rust keyword, hence the underscore).
+    pub fn yield_(&mut self, event: impl Into<EventName>, args: Args) {
+        let me = self.frame.session;
+        self.queue_event(me, event.into(), args, Kind::Post);
+    }
+
+    pub(crate) fn queue_event(&mut self, dest: SessionId, name: EventName, args: Args, kind: Kind) {
+        self.core.enqueue(Event {
+            dest,
+            source: self.frame.session,
+            name,
+            args,
+            kind,
+            caller_state: self.frame.active_event.clone(),
+        });
+    }
+
+    /// Synchronously delivers `event` to *another* session and returns its
+    /// handler's value (POE's `call`). Use [`Ctx::call`] to reach the
+    /// current session too; from here, that returns [`Error::Reentrant`].
+    ///
+    /// # Errors
+    /// As [`Ctx::call`].
+    pub fn call<'t>(
+        &mut self,
+        target: impl Into<Target<'t>>,
+        event: impl Into<EventName>,
+        args: Args,
+    ) -> Result<Value, Error> {
+        let sid = self.core.resolve(target.into())?;
+        self.call_other(sid, event.into(), args)
+    }
+
+    pub(crate) fn call_other(
+        &mut self,
+        sid: SessionId,
+        event: EventName,
+        args: Args,
+    ) -> Result<Value, Error> {
+        if sid.is_kernel() {
+            return Err(Error::NoHandler {
+                session: sid,
+                event,
+            });
+        }
+        let frame = Frame {
+            session: sid,
+            sender: self.frame.session,
+            active_event: Some(event.clone()),
+            state: event,
+            caller_state: self.frame.active_event.clone(),
+        };
+        deliver(self.core, sid, frame, args)
+    }
+
+    /// POE's `POE::Kernel->stop`: stops every session, deepest and newest
+    /// first, delivering `_stop` and `_child(lose)` (SPEC §10.1: POE's docs
+    /// say no notification; its code sends them). Called from a handler, the
+    /// stop happens as soon as the outermost handler now running returns.
+    pub fn stop(&mut self) {
+        self.core.stop_requested = Some(self.frame.session);
+    }
+
+    /// The parent of a session (the kernel for top-level sessions).
+    pub fn get_parent(&self, session: SessionId) -> Option<SessionId> {
+        self.core.entry(session).map(|e| e.parent)
+    }
+
+    /// The children of a session (or of the kernel), in creation order.
+    pub fn get_children(&self, session: SessionId) -> Vec<SessionId> {
+        self.core
+            .children_of(session)
+            .map(|c| c.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many sessions are alive (the kernel not counted).
+    pub fn session_count(&self) -> usize {
+        self.core.session_count()
+    }
+
+    /// POE's `get_event_count`: how many events and timers are queued.
+    pub fn get_event_count(&self) -> usize {
+        self.core.queue.len()
+    }
+}
+
+impl std::fmt::Debug for KernelHandle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelHandle")
+            .field("session", &self.frame.session)
+            .field("state", &self.frame.state)
+            .finish()
+    }
+}
+
+impl<H> std::fmt::Debug for Ctx<'_, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx").field("kernel", &self.kernel).finish()
+    }
+}

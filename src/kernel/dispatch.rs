@@ -1,0 +1,95 @@
+//! Dispatch: delivering one event to one session's handler, and the hook
+//! that lets tests record every dispatch.
+
+use super::core::Core;
+use super::ctx::Frame;
+use super::queue::{Event, Kind};
+use super::signals;
+use super::{Args, Error, SessionId, Value};
+
+/// One handler invocation, as shown to a [dispatch hook](crate::Kernel::set_dispatch_hook).
+#[derive(Debug, Clone, Copy)]
+pub struct DispatchRecord<'a> {
+    /// The session whose handler runs (SESSION).
+    pub session: SessionId,
+    /// The event handled (STATE; `_default` when redirected).
+    pub event: &'a str,
+    /// Who sent it (SENDER).
+    pub sender: SessionId,
+}
+
+/// A function called before every handler runs.
+pub(crate) type DispatchHook = Box<dyn FnMut(&DispatchRecord<'_>)>;
+
+impl Core {
+    /// Logs a dispatch at trace level and tells the hook, if any.
+    pub(crate) fn note_dispatch(&mut self, frame: &Frame) {
+        log::trace!(
+            "dispatch: session {} <- '{}' (from {})",
+            frame.session,
+            frame.state,
+            frame.sender
+        );
+        if let Some(hook) = self.hook.as_mut() {
+            hook(&DispatchRecord {
+                session: frame.session,
+                event: frame.state.as_str(),
+                sender: frame.sender,
+            });
+        }
+    }
+}
+
+/// Synchronously runs a handler of session `sid`, which must not be running
+/// already: its body is taken out of the slab for the call (its slot stays
+/// reserved), so the handler gets `&mut` to its heap while the kernel's
+/// tables stay reachable.
+pub(crate) fn deliver(
+    core: &mut Core,
+    sid: SessionId,
+    frame: Frame,
+    args: Args,
+) -> Result<Value, Error> {
+    let entry = core
+        .entry_mut(sid)
+        .ok_or_else(|| Error::NoSuchSession(sid.to_string()))?;
+    let Some(mut body) = entry.body.take() else {
+        log::debug!(
+            "'{}' for session {sid} not delivered: its handler is already running",
+            frame.state
+        );
+        return Err(Error::Reentrant {
+            session: sid,
+            event: frame.state,
+        });
+    };
+    let result = body.dispatch(core, frame, args);
+    if let Some(entry) = core.entry_mut(sid) {
+        entry.body = Some(body);
+    }
+    result
+}
+
+/// Dispatches one event taken off the queue.
+pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
+    core.release(&ev);
+    match ev.kind {
+        Kind::Gc => {}
+        Kind::Signal => signals::dispatch(core, ev),
+        Kind::Post | Kind::Timer(_) => {
+            if ev.dest.is_kernel() {
+                // POE: a yield outside any session targets the kernel and is ignored.
+                return;
+            }
+            let frame = Frame {
+                session: ev.dest,
+                sender: ev.source,
+                state: ev.name.clone(),
+                caller_state: ev.caller_state,
+                active_event: Some(ev.name),
+            };
+            // NoHandler is logged where it happens; handler errors too.
+            let _ = deliver(core, ev.dest, frame, ev.args);
+        }
+    }
+}

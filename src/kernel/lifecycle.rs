@@ -1,0 +1,298 @@
+//! The session lifecycle as POE 1.370 runs it (SPEC §3.5): creation with
+//! `_start` and `_child(create)`, garbage collection, `_stop` with
+//! `_child(gain)` / `_parent` / `_child(lose)`, `detach_myself`,
+//! `detach_child`, and the kernel's `stop()`.
+
+use std::collections::{BTreeSet, HashSet};
+
+use super::core::{Core, Entry};
+use super::ctx::{Ctx, Frame};
+use super::dispatch::deliver;
+use super::queue::{Event, Kind};
+use super::session::sealed::Active;
+use super::session::AnySession;
+use super::{Args, Error, EventName, SessionId, Target, Value};
+use crate::args;
+
+const START: EventName = EventName::from_static("_start");
+const STOP: EventName = EventName::from_static("_stop");
+const CHILD: EventName = EventName::from_static("_child");
+const PARENT: EventName = EventName::from_static("_parent");
+
+/// Turns a handler's outcome into the value POE would pass on (`undef` on
+/// failure; the failure itself was logged where it happened).
+fn value_of(r: Result<Value, Error>) -> Value {
+    r.unwrap_or_default()
+}
+
+/// `POE::Session->create`: allocate, `_start`, `_child(create)`, then hold
+/// the session with an internal `_garbage_collect` event until the next
+/// dispatch batch.
+pub(crate) fn create(
+    host: &mut dyn Active,
+    mut body: Box<dyn AnySession>,
+    args: Args,
+) -> Result<SessionId, Error> {
+    if !body.has_state("_start") {
+        log::warn!("discarding session - no '_start' state");
+        return Err(Error::NoStartState);
+    }
+    let parent = host.active_id();
+    let core = host.core();
+    core.next_id += 1;
+    let slot = core.sessions.vacant_entry();
+    let sid = SessionId::new(core.next_id, slot.key());
+    slot.insert(Entry {
+        id: sid,
+        parent,
+        children: BTreeSet::new(),
+        body: None,
+        events_to: 0,
+        events_from: 0,
+        aliases: Vec::new(),
+        extrefs: Vec::new(),
+        handles: 0,
+        alarms: HashSet::new(),
+        marked: false,
+        stopping: false,
+        starting: true,
+    });
+    if let Some(children) = core.children_mut(parent) {
+        children.insert(sid);
+    }
+    log::debug!("session {sid} created by {parent}");
+
+    let ret = value_of(body.dispatch(core, Frame::internal(sid, parent, START), args));
+    let Some(entry) = core.entry_mut(sid) else {
+        return Ok(sid);
+    };
+    entry.body = Some(body);
+    entry.starting = false;
+    // To the parent as it is now: `detach_myself` in `_start` means no `_child` at all.
+    let parent_now = entry.parent;
+    notify(host, parent_now, CHILD, args!["create", sid, ret]);
+
+    host.core().enqueue(Event {
+        dest: sid,
+        source: SessionId::KERNEL,
+        name: EventName::from_static("_garbage_collect"),
+        args: Args::new(),
+        kind: Kind::Gc,
+        caller_state: None,
+    });
+    Ok(sid)
+}
+
+/// Delivers a kernel-generated event (`_child`, `_parent`) synchronously,
+/// SENDER = kernel. Nothing is sent to the kernel itself. If the target's
+/// handler is running further up the stack, the event is queued instead
+/// (Rust cannot lend the same heap twice; POE would nest the call).
+fn notify(host: &mut dyn Active, target: SessionId, name: EventName, args: Args) {
+    if target.is_kernel() {
+        return;
+    }
+    let frame = Frame::internal(target, SessionId::KERNEL, name.clone());
+    let result = if target == host.active_id() {
+        host.dispatch_self(frame, args)
+    } else {
+        match deliver(host.core(), target, frame, args.clone()) {
+            Err(Error::Reentrant { .. }) => {
+                host.core().enqueue(Event {
+                    dest: target,
+                    source: SessionId::KERNEL,
+                    name,
+                    args,
+                    kind: Kind::Post,
+                    caller_state: None,
+                });
+                return;
+            }
+            r => r,
+        }
+    };
+    let _ = result;
+}
+
+/// Top-level code has no active session: `notify` through the kernel.
+struct TopLevel<'a>(&'a mut Core);
+
+impl Active for TopLevel<'_> {
+    fn active_id(&self) -> SessionId {
+        SessionId::KERNEL
+    }
+    fn core(&mut self) -> &mut Core {
+        self.0
+    }
+    fn dispatch_self(&mut self, _frame: Frame, _args: Args) -> Result<Value, Error> {
+        Ok(Value::Undef)
+    }
+}
+
+/// POE's `_data_ses_stop`: `_child(gain)` + `_parent` for each child,
+/// `_stop`, `_child(lose)` to the parent, then free everything the session
+/// held. Runs only where no handler is on the stack (GC sweeps, signal
+/// dispatch, `stop()`), so every session's body is at hand.
+pub(crate) fn stop_session(core: &mut Core, sid: SessionId, sender: SessionId) {
+    let Some(entry) = core.entry_mut(sid) else {
+        return;
+    };
+    if entry.stopping {
+        return;
+    }
+    entry.stopping = true;
+    let parent = entry.parent;
+    let children: Vec<SessionId> = entry.children.iter().copied().collect();
+    log::debug!("stopping session {sid}");
+    let mut top = TopLevel(core);
+    for child in children {
+        notify(&mut top, parent, CHILD, args!["gain", child]);
+        notify(&mut top, child, PARENT, args![sid, parent]);
+    }
+    let ret = value_of(deliver(
+        top.0,
+        sid,
+        Frame::internal(sid, sender, STOP),
+        Args::new(),
+    ));
+    notify(&mut top, parent, CHILD, args!["lose", sid, ret]);
+    free(core, sid);
+}
+
+/// Removes a stopped session and everything it held (SPEC §3.5 step 4).
+fn free(core: &mut Core, sid: SessionId) {
+    if !core.exists(sid) {
+        return;
+    }
+    let entry = core.sessions.remove(sid.key());
+    // Children go to the grandparent.
+    let parent = entry.parent;
+    for child in &entry.children {
+        if let Some(c) = core.entry_mut(*child) {
+            c.parent = parent;
+        }
+    }
+    if let Some(siblings) = core.children_mut(parent) {
+        siblings.remove(&sid);
+        siblings.extend(entry.children.iter().copied());
+    }
+    core.maybe_mark(parent);
+    for alias in &entry.aliases {
+        core.aliases.remove(alias);
+    }
+    core.extref_total -= entry.extrefs.len();
+    core.handle_total -= entry.handles as usize;
+    core.signals.remove_session(sid);
+    if entry.events_to > 0 || entry.events_from > 0 {
+        // Events to it and from it are dropped, even those `_stop` posted.
+        for ev in core
+            .queue
+            .remove_where(|e| e.dest == sid || e.source == sid)
+        {
+            core.release(&ev);
+        }
+    }
+    log::debug!("session {sid} freed");
+    drop(entry);
+}
+
+/// POE's GC sweep: marked sessions still holding nothing are stopped, each
+/// round in reverse marking order, until no marks remain.
+pub(crate) fn gc_sweep(core: &mut Core) {
+    while !core.marks.is_empty() {
+        let round = std::mem::take(&mut core.marks);
+        for sid in round.into_iter().rev() {
+            let due = match core.entry_mut(sid) {
+                Some(e) if e.marked => {
+                    e.marked = false;
+                    e.refcount() == 0
+                }
+                _ => false,
+            };
+            if due {
+                stop_session(core, sid, SessionId::KERNEL);
+            }
+        }
+    }
+}
+
+/// POE's `stop()`: every session, in reverse breadth-first order from the
+/// kernel (deepest and newest first), through the normal stop path.
+pub(crate) fn stop_all(core: &mut Core, sender: SessionId) {
+    let mut order: Vec<SessionId> = core.kernel_children.iter().copied().collect();
+    let mut i = 0;
+    while i < order.len() {
+        if let Some(children) = core.children_of(order[i]) {
+            let children: Vec<SessionId> = children.iter().copied().collect();
+            order.extend(children);
+        }
+        i += 1;
+    }
+    for sid in order.into_iter().rev() {
+        stop_session(core, sid, sender);
+    }
+    gc_sweep(core);
+}
+
+/// Moves `child` under `new_parent`.
+fn reparent(core: &mut Core, child: SessionId, new_parent: SessionId) {
+    let Some(entry) = core.entry_mut(child) else {
+        return;
+    };
+    let old = std::mem::replace(&mut entry.parent, new_parent);
+    if let Some(c) = core.children_mut(old) {
+        c.remove(&child);
+    }
+    if let Some(c) = core.children_mut(new_parent) {
+        c.insert(child);
+    }
+    core.maybe_mark(old);
+}
+
+impl<H: 'static> Ctx<'_, H> {
+    /// POE's `detach_myself`: makes this session a child of the kernel.
+    /// Sends `_child(lose, me, undef)` to the old parent (not while `_start`
+    /// runs, as in POE), then `_parent(old, kernel)` to this session.
+    ///
+    /// # Errors
+    /// [`Error::NotPermitted`] if the session is already top-level (POE:
+    /// EPERM).
+    pub fn detach_myself(&mut self) -> Result<(), Error> {
+        let me = self.kernel.frame.session;
+        let Some(entry) = self.kernel.core.entry(me) else {
+            return Err(Error::NoSuchSession(me.to_string()));
+        };
+        let (old, starting) = (entry.parent, entry.starting);
+        if old.is_kernel() {
+            return Err(Error::NotPermitted(
+                "the session is already a child of the kernel",
+            ));
+        }
+        if !starting {
+            notify(self, old, CHILD, args!["lose", me, Value::Undef]);
+        }
+        notify(self, me, PARENT, args![old, SessionId::KERNEL]);
+        reparent(self.kernel.core, me, SessionId::KERNEL);
+        Ok(())
+    }
+
+    /// POE's `detach_child`: makes a child of this session a child of the
+    /// kernel. Sends `_child(lose, child, undef)` to this session, then
+    /// `_parent(me, kernel)` to the child.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchSession`] if `child` does not resolve (ESRCH);
+    /// [`Error::NotPermitted`] if it is not this session's child (EPERM).
+    pub fn detach_child<'t>(&mut self, child: impl Into<Target<'t>>) -> Result<(), Error> {
+        let me = self.kernel.frame.session;
+        let child = self.kernel.core.resolve(child.into())?;
+        if self.kernel.core.entry(child).map(|e| e.parent) != Some(me) {
+            return Err(Error::NotPermitted(
+                "the session is not a child of this session",
+            ));
+        }
+        notify(self, me, CHILD, args!["lose", child, Value::Undef]);
+        notify(self, child, PARENT, args![me, SessionId::KERNEL]);
+        reparent(self.kernel.core, child, SessionId::KERNEL);
+        Ok(())
+    }
+}

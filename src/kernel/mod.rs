@@ -1,0 +1,311 @@
+//! The reactor: POE::Kernel.
+//!
+//! One [`Kernel`] per thread, owning everything: the session slab, the event
+//! queue (posts and timers in POE's order), aliases, signals and the mio
+//! poll. Handlers reach it through their [`Ctx`].
+
+mod aliases;
+mod args;
+mod clock;
+mod core;
+mod ctx;
+mod dispatch;
+mod error;
+mod event_name;
+mod lifecycle;
+mod queue;
+mod refcount;
+mod session;
+mod session_id;
+mod signals;
+mod target;
+mod timers;
+mod value;
+
+use std::io;
+use std::time::Duration;
+
+pub use self::args::{
+    ArgError, Args, FromArg, ARG0, ARG1, ARG2, ARG3, ARG4, ARG5, ARG6, ARG7, ARG8, ARG9,
+};
+pub use self::ctx::{Ctx, KernelHandle};
+pub use self::dispatch::DispatchRecord;
+pub use self::error::Error;
+pub use self::event_name::EventName;
+pub use self::queue::AlarmId;
+pub use self::session::{Session, SessionHost};
+pub use self::session_id::SessionId;
+pub use self::target::Target;
+pub use self::timers::RemovedAlarm;
+pub use self::value::{HandlerError, HandlerReturn, Value};
+
+use self::clock::Clock;
+use self::core::Core;
+use self::ctx::Frame;
+use self::dispatch::dispatch_queued;
+use self::lifecycle::{gc_sweep, stop_all};
+use self::session::sealed::{Active, Sealed};
+
+/// POE's kernel: the event loop that owns every session.
+///
+/// Build one with [`Kernel::new`], create sessions with
+/// [`Session::create`], then [`run`](Kernel::run) until no session is left.
+/// There is no global kernel: each thread may run its own.
+///
+/// ```
+/// use rpoe::{args, Kernel, Session};
+///
+/// let mut kernel = Kernel::new().unwrap();
+/// Session::new(())
+///     .inline_state("_start", |ctx, _| { ctx.alias_set("echo").unwrap(); })
+///     .inline_state("ping", |ctx, args| {
+///         let n: i64 = args.get(0)?;
+///         if n == 3 { ctx.alias_remove("echo").unwrap(); }
+///         Ok::<_, rpoe::ArgError>(n)
+///     })
+///     .create(&mut kernel)
+///     .unwrap();
+/// assert_eq!(kernel.call("echo", "ping", args![2]).unwrap(), rpoe::Value::Int(2));
+/// kernel.post("echo", "ping", args![3]).unwrap();
+/// kernel.run().unwrap();           // the session stops once nothing holds it
+/// assert_eq!(kernel.session_count(), 0);
+/// ```
+pub struct Kernel {
+    core: Core,
+    poll: mio::Poll,
+    events: mio::Events,
+}
+
+impl Kernel {
+    /// A kernel on the system's monotonic clock.
+    ///
+    /// # Errors
+    /// The OS error if the poller (epoll, kqueue) cannot be created.
+    pub fn new() -> io::Result<Kernel> {
+        Ok(Kernel {
+            core: Core::new(Clock::system()),
+            poll: mio::Poll::new()?,
+            events: mio::Events::with_capacity(256),
+        })
+    }
+
+    /// The kernel's methods as seen from outside any handler: SESSION and
+    /// SENDER are the kernel. For example `kernel.handle().alias_list(id)`.
+    pub fn handle(&mut self) -> KernelHandle<'_> {
+        KernelHandle {
+            core: &mut self.core,
+            frame: Frame::kernel(),
+        }
+    }
+
+    /// Queues an event from outside any session (SENDER = kernel).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchSession`] if `target` does not resolve.
+    pub fn post<'t>(
+        &mut self,
+        target: impl Into<Target<'t>>,
+        event: impl Into<EventName>,
+        args: Args,
+    ) -> Result<(), Error> {
+        self.handle().post(target, event, args)
+    }
+
+    /// Calls a session's handler synchronously from outside any session.
+    ///
+    /// # Errors
+    /// As [`Ctx::call`].
+    pub fn call<'t>(
+        &mut self,
+        target: impl Into<Target<'t>>,
+        event: impl Into<EventName>,
+        args: Args,
+    ) -> Result<Value, Error> {
+        let result = self.handle().call(target, event, args);
+        self.handle_stop_request();
+        result
+    }
+
+    /// Sends a signal from outside any session; [`SessionId::KERNEL`]
+    /// reaches every session.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchSession`] if `target` does not resolve.
+    pub fn signal<'t>(
+        &mut self,
+        target: impl Into<Target<'t>>,
+        name: &str,
+        args: Args,
+    ) -> Result<(), Error> {
+        self.handle().signal(target, name, args)
+    }
+
+    /// Resolves an alias or session number (POE's `alias_resolve`).
+    pub fn alias_resolve<'t>(&self, target: impl Into<Target<'t>>) -> Option<SessionId> {
+        self.core.resolve(target.into()).ok()
+    }
+
+    /// Finds a live session by its number (POE's `ID_id_to_session`).
+    pub fn id_to_session(&self, id: u64) -> Option<SessionId> {
+        self.core.id_to_session(id)
+    }
+
+    /// How many sessions are alive (the kernel not counted).
+    pub fn session_count(&self) -> usize {
+        self.core.session_count()
+    }
+
+    /// Borrows a session's heap from outside the loop, if `session` is alive
+    /// and its heap has type `H` (POE's `$session->get_heap`).
+    pub fn with_heap<H: 'static, R>(
+        &mut self,
+        session: SessionId,
+        f: impl FnOnce(&mut H) -> R,
+    ) -> Option<R> {
+        let body = self.core.entry_mut(session)?.body.as_mut()?;
+        body.heap_any().downcast_mut::<H>().map(f)
+    }
+
+    /// Installs a function called before every handler runs, with the
+    /// session, event and sender: the exact dispatch order, for tests.
+    /// Dispatches are also logged at `trace` level through `log`.
+    pub fn set_dispatch_hook(&mut self, hook: impl FnMut(&DispatchRecord<'_>) + 'static) {
+        self.core.hook = Some(Box::new(hook));
+    }
+
+    /// Removes the dispatch hook.
+    pub fn clear_dispatch_hook(&mut self) {
+        self.core.hook = None;
+    }
+
+    /// POE's `stop()`: stops every session now, deepest and newest first,
+    /// each with `_stop` and `_child(lose)`; `run()` then returns.
+    pub fn stop(&mut self) {
+        stop_all(&mut self.core, SessionId::KERNEL);
+    }
+
+    /// Runs until no session is left (POE's `run`). A program whose
+    /// sessions have nothing left to do ends through IDLE: unless a watcher
+    /// handles it, every session is stopped. The kernel can be used again
+    /// afterwards; session ids keep counting.
+    ///
+    /// # Errors
+    /// Reserved for failures that end the loop; none yet.
+    pub fn run(&mut self) -> Result<(), Error> {
+        while self.run_one_timeslice() {}
+        Ok(())
+    }
+
+    /// Runs timeslices while `condition` holds and sessions remain (POE's
+    /// `run_while(\$flag)`).
+    pub fn run_while(&mut self, mut condition: impl FnMut(&mut Kernel) -> bool) {
+        while condition(self) && self.run_one_timeslice() {}
+    }
+
+    /// One turn of the loop (POE's `run_one_timeslice`): queue IDLE if
+    /// there is nothing to do, wait for the next due event, dispatch every
+    /// event due when the batch began, then collect garbage. Returns `false`
+    /// (doing nothing) when no session is left.
+    pub fn run_one_timeslice(&mut self) -> bool {
+        self.handle_stop_request();
+        if self.core.session_count() == 0 {
+            self.core.queue.clear();
+            return false;
+        }
+        if self.core.is_idle() {
+            signals::enqueue(
+                &mut self.core,
+                SessionId::KERNEL,
+                SessionId::KERNEL,
+                "IDLE",
+                Args::new(),
+                None,
+            );
+        }
+        self.wait_for_work();
+        let core = &mut self.core;
+        if core.queue.has_timers() {
+            core.now = core.clock.now();
+        }
+        // Everything due now and queued before now; later posts wait for
+        // the next batch, as in POE.
+        let limit = (core.now, core.queue.seq_mark());
+        while let Some(ev) = core.queue.pop_before(limit) {
+            dispatch_queued(core, ev);
+            if let Some(by) = core.stop_requested.take() {
+                stop_all(core, by);
+            }
+        }
+        gc_sweep(core);
+        true
+    }
+
+    fn handle_stop_request(&mut self) {
+        if let Some(by) = self.core.stop_requested.take() {
+            stop_all(&mut self.core, by);
+        }
+    }
+
+    /// Sleeps in the poller until the head of the queue is due.
+    fn wait_for_work(&mut self) {
+        let core = &mut self.core;
+        let timeout = match core.queue.head() {
+            None => {
+                log::warn!(
+                    "kernel waiting with an empty queue: {} extra references and {} handles keep it alive",
+                    core.extref_total,
+                    core.handle_total
+                );
+                None
+            }
+            Some((due, _)) if due <= core.now => Some(Duration::ZERO),
+            Some((due, _)) => {
+                core.now = core.clock.now();
+                Some(Duration::from_nanos(
+                    due.saturating_sub(core.now).max(0) as u64
+                ))
+            }
+        };
+        if timeout == Some(Duration::ZERO) && core.handle_total == 0 {
+            return;
+        }
+        loop {
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error!("poll failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("sessions", &self.core.session_count())
+            .field("queued", &self.core.queue.len())
+            .finish()
+    }
+}
+
+impl Sealed for Kernel {
+    fn active(&mut self) -> &mut dyn Active {
+        self
+    }
+}
+impl SessionHost for Kernel {}
+
+impl Active for Kernel {
+    fn active_id(&self) -> SessionId {
+        SessionId::KERNEL
+    }
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+    fn dispatch_self(&mut self, _frame: Frame, _args: Args) -> Result<Value, Error> {
+        Ok(Value::Undef)
+    }
+}

@@ -1,0 +1,196 @@
+//! The event queue: POE's one queue, ordered by (due time, sequence).
+//!
+//! POE keeps posts and timers in one priority queue: a post's priority is the
+//! time it was posted, a timer's is its due time, and equal priorities keep
+//! insertion order. Here posts live in a `VecDeque` (their stamps only grow)
+//! and timers in a `BTreeMap` keyed by `(due, seq)`; the head of the queue is
+//! whichever of the two heads is smaller. The order is the same as one merged
+//! queue, but a post costs O(1) and a timer O(log n).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use super::{Args, EventName, SessionId};
+
+/// A timer's id, as returned by `delay_set` (POE's alarm id).
+///
+/// Ids are drawn from the same counter as every queued event, as in POE,
+/// so they only grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlarmId(pub(crate) u64);
+
+impl AlarmId {
+    /// The number, as POE's alarm id.
+    pub fn id(&self) -> u64 {
+        self.0
+    }
+}
+
+/// What kind of queued item this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `post` / `yield`.
+    Post,
+    /// A timer (`delay*`, `alarm*`).
+    Timer(AlarmId),
+    /// A `_signal` dispatch (`signal`, IDLE, ZOMBIE).
+    Signal,
+    /// POE's internal `_garbage_collect`: holds a new session until the
+    /// first dispatch batch, then lets the GC look at it.
+    Gc,
+}
+
+/// One queued event.
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub dest: SessionId,
+    pub source: SessionId,
+    pub name: EventName,
+    pub args: Args,
+    pub kind: Kind,
+    /// The event that was active when this one was queued (CALLER_STATE).
+    pub caller_state: Option<EventName>,
+}
+
+/// Position in the queue: due time in kernel nanoseconds, then sequence.
+pub(crate) type Key = (i64, u64);
+
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    posts: VecDeque<(Key, Event)>,
+    timers: BTreeMap<Key, Event>,
+    /// Alarm id -> its current key in `timers`.
+    alarms: HashMap<AlarmId, Key>,
+    next_seq: u64,
+}
+
+impl Queue {
+    /// The next sequence number (also the next alarm id).
+    pub fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// The sequence number the next item will get: items below it were
+    /// queued before now.
+    pub fn seq_mark(&self) -> u64 {
+        self.next_seq + 1
+    }
+
+    pub fn push_post(&mut self, due: i64, ev: Event) {
+        let seq = self.next_seq();
+        self.posts.push_back(((due, seq), ev));
+    }
+
+    pub fn push_timer(&mut self, due: i64, ev: Event) -> AlarmId {
+        let seq = self.next_seq();
+        let id = AlarmId(seq);
+        let mut ev = ev;
+        ev.kind = Kind::Timer(id);
+        self.timers.insert((due, seq), ev);
+        self.alarms.insert(id, (due, seq));
+        id
+    }
+
+    pub fn has_timers(&self) -> bool {
+        !self.timers.is_empty()
+    }
+
+    /// Drops everything queued; sequence numbers keep counting.
+    pub fn clear(&mut self) {
+        self.posts.clear();
+        self.timers.clear();
+        self.alarms.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.posts.len() + self.timers.len()
+    }
+
+    /// The key of the head item.
+    pub fn head(&self) -> Option<Key> {
+        let p = self.posts.front().map(|(k, _)| *k);
+        let t = self.timers.keys().next().copied();
+        match (p, t) {
+            (Some(p), Some(t)) => Some(p.min(t)),
+            (p, t) => p.or(t),
+        }
+    }
+
+    /// Pops the head if it sorts before `limit`.
+    pub fn pop_before(&mut self, limit: Key) -> Option<Event> {
+        let p = self.posts.front().map(|(k, _)| *k);
+        let t = self.timers.keys().next().copied();
+        let take_post = match (p, t) {
+            (Some(p), Some(t)) => p < t,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        if take_post {
+            if p? >= limit {
+                return None;
+            }
+            self.posts.pop_front().map(|(_, ev)| ev)
+        } else {
+            let (key, ev) = self.timers.pop_first()?;
+            if key >= limit {
+                self.timers.insert(key, ev);
+                return None;
+            }
+            if let Kind::Timer(id) = ev.kind {
+                self.alarms.remove(&id);
+            }
+            Some(ev)
+        }
+    }
+
+    /// Removes a timer by id.
+    pub fn remove_alarm(&mut self, id: AlarmId) -> Option<(Key, Event)> {
+        let key = self.alarms.remove(&id)?;
+        let ev = self.timers.remove(&key)?;
+        Some((key, ev))
+    }
+
+    /// The timer's event name, if it is queued.
+    pub fn alarm_name(&self, id: AlarmId) -> Option<&EventName> {
+        let key = self.alarms.get(&id)?;
+        self.timers.get(key).map(|e| &e.name)
+    }
+
+    /// The timer's destination, if it is queued.
+    pub fn alarm_owner(&self, id: AlarmId) -> Option<SessionId> {
+        let key = self.alarms.get(&id)?;
+        self.timers.get(key).map(|e| e.dest)
+    }
+
+    /// Removes every item for which `pred` holds, returning them.
+    pub fn remove_where(&mut self, mut pred: impl FnMut(&Event) -> bool) -> Vec<Event> {
+        let mut removed = Vec::new();
+        if self.posts.iter().any(|(_, e)| pred(e)) {
+            let mut kept = VecDeque::with_capacity(self.posts.len());
+            for (k, e) in self.posts.drain(..) {
+                if pred(&e) {
+                    removed.push(e);
+                } else {
+                    kept.push_back((k, e));
+                }
+            }
+            self.posts = kept;
+        }
+        let keys: Vec<Key> = self
+            .timers
+            .iter()
+            .filter(|(_, e)| pred(e))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(e) = self.timers.remove(&k) {
+                if let Kind::Timer(id) = e.kind {
+                    self.alarms.remove(&id);
+                }
+                removed.push(e);
+            }
+        }
+        removed
+    }
+}

@@ -1,0 +1,253 @@
+//! `Session`: POE::Session->create, with a typed heap and named states.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+
+use super::core::Core;
+use super::ctx::{Ctx, Frame, KernelHandle};
+use super::lifecycle;
+use super::{Args, Error, EventName, HandlerError, HandlerReturn, SessionId, Value};
+
+/// A state handler: POE's `sub { my ($kernel, $heap, ...) = @_[...]; ... }`.
+pub(crate) type Handler<H> = Box<dyn Fn(&mut Ctx<'_, H>, Args) -> Result<Value, HandlerError>>;
+
+/// A session's handlers by event name.
+pub(crate) type States<H> = HashMap<EventName, Handler<H>>;
+
+/// A session under construction: POE's `POE::Session->create(...)`.
+///
+/// The heap is any type of the user's own (`H`); handlers receive it typed,
+/// as `ctx.heap`, with no downcasting. States are closures
+/// ([`inline_state`](Self::inline_state)) or functions of the heap's type
+/// ([`object_state`](Self::object_state), [`package_state`](Self::package_state)).
+/// [`create`](Self::create) runs `_start` synchronously and returns the new
+/// session's id.
+///
+/// ```
+/// use rpoe::{args, Kernel, Session, ARG0};
+///
+/// #[derive(Default)]
+/// struct Counter { count: i64 }
+///
+/// let mut kernel = Kernel::new().unwrap();
+/// let id = Session::new(Counter::default())
+///     .args(args![3])
+///     .inline_state("_start", |ctx, args| {
+///         ctx.heap.count = args.get(ARG0)?;
+///         ctx.yield_("tick", args![]);
+///         Ok::<_, rpoe::ArgError>(())
+///     })
+///     .inline_state("tick", |ctx, _args| {
+///         ctx.heap.count -= 1;
+///         if ctx.heap.count > 0 {
+///             ctx.yield_("tick", args![]);
+///         }
+///     })
+///     .create(&mut kernel)
+///     .unwrap();
+/// assert_eq!(id.id(), 1);
+/// kernel.run().unwrap();
+/// ```
+pub struct Session<H> {
+    heap: H,
+    states: States<H>,
+    args: Args,
+}
+
+impl<H: 'static> Session<H> {
+    /// A session with this heap (POE's `heap => ...`) and no states yet.
+    pub fn new(heap: H) -> Self {
+        Session {
+            heap,
+            states: HashMap::new(),
+            args: Args::new(),
+        }
+    }
+
+    /// Adds a handler given as a closure (POE's `inline_states`).
+    /// A later handler for the same name replaces an earlier one.
+    pub fn inline_state<F, R>(mut self, name: impl Into<EventName>, handler: F) -> Self
+    where
+        F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
+        R: HandlerReturn,
+    {
+        self.states.insert(
+            name.into(),
+            Box::new(move |ctx, args| handler(ctx, args).into_return()),
+        );
+        self
+    }
+
+    /// Adds a handler that is a function of the heap's type (POE's
+    /// `object_states`): `Session::new(obj).object_state("tick", Obj::tick)`
+    /// where `fn tick(ctx: &mut Ctx<Self>, args: Args)`. The object is the
+    /// heap, reached as `ctx.heap` (POE's `$_[OBJECT]`).
+    pub fn object_state<R: HandlerReturn + 'static>(
+        self,
+        name: impl Into<EventName>,
+        method: fn(&mut Ctx<'_, H>, Args) -> R,
+    ) -> Self {
+        self.inline_state(name, method)
+    }
+
+    /// Adds a handler that is an associated function of a type (POE's
+    /// `package_states`); the same as [`object_state`](Self::object_state)
+    /// in Rust, kept for porters looking for the name.
+    pub fn package_state<R: HandlerReturn + 'static>(
+        self,
+        name: impl Into<EventName>,
+        function: fn(&mut Ctx<'_, H>, Args) -> R,
+    ) -> Self {
+        self.inline_state(name, function)
+    }
+
+    /// The arguments `_start` receives as ARG0.. (POE's `args => [...]`).
+    pub fn args(mut self, args: Args) -> Self {
+        self.args = args;
+        self
+    }
+
+    /// Whether a handler for `name` has been added.
+    pub fn has_state(&self, name: &str) -> bool {
+        self.states.contains_key(name)
+    }
+
+    /// Creates the session (POE's `POE::Session->create`): allocates its id,
+    /// makes it a child of the creating session (`host` is the [`Kernel`]
+    /// outside handlers, or the handler's [`Ctx`] inside one), runs `_start`
+    /// synchronously, sends `_child(create)` to the parent, and returns the
+    /// id.
+    ///
+    /// # Errors
+    /// [`Error::NoStartState`] if there is no `_start` handler: as POE,
+    /// nothing is allocated.
+    ///
+    /// [`Kernel`]: crate::Kernel
+    pub fn create<K: SessionHost + ?Sized>(self, host: &mut K) -> Result<SessionId, Error> {
+        let body = Box::new(Body {
+            heap: self.heap,
+            states: self.states,
+        });
+        lifecycle::create(host.active(), body, self.args)
+    }
+}
+
+impl<H> fmt::Debug for Session<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.states.keys().map(EventName::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("Session")
+            .field("states", &names)
+            .field("args", &self.args)
+            .finish()
+    }
+}
+
+/// A created session's heap and handlers, stored type-erased in the slab.
+pub(crate) struct Body<H> {
+    heap: H,
+    states: States<H>,
+}
+
+/// The kernel's view of a session body, whatever its heap type.
+pub(crate) trait AnySession {
+    /// Runs the handler for `frame.state` (or `_default`).
+    fn dispatch(&mut self, core: &mut Core, frame: Frame, args: Args) -> Result<Value, Error>;
+    fn has_state(&self, name: &str) -> bool;
+    fn heap_any(&mut self) -> &mut dyn Any;
+}
+
+impl<H: 'static> AnySession for Body<H> {
+    fn dispatch(&mut self, core: &mut Core, frame: Frame, args: Args) -> Result<Value, Error> {
+        dispatch_with(&mut self.heap, &self.states, core, frame, args)
+    }
+    fn has_state(&self, name: &str) -> bool {
+        self.states.contains_key(name)
+    }
+    fn heap_any(&mut self) -> &mut dyn Any {
+        &mut self.heap
+    }
+}
+
+/// Runs one handler of a session whose heap and states are at hand: the
+/// common path of queued events, calls, and self-calls.
+///
+/// An event with no handler goes to `_default` with ARG0 = the original
+/// name and ARG1 = a list of the original arguments, and STATE `_default`
+/// (POE::Session::_invoke_state); with no `_default` either it is dropped
+/// with [`Error::NoHandler`].
+pub(crate) fn dispatch_with<H: 'static>(
+    heap: &mut H,
+    states: &States<H>,
+    core: &mut Core,
+    mut frame: Frame,
+    mut args: Args,
+) -> Result<Value, Error> {
+    let handler = match states.get(frame.state.as_str()) {
+        Some(h) => h,
+        None => match states.get("_default") {
+            Some(h) => {
+                let original =
+                    std::mem::replace(&mut frame.state, EventName::from_static("_default"));
+                args = Args::from(vec![
+                    Value::Str(original.as_str().to_owned()),
+                    Value::List(args.into_vec()),
+                ]);
+                h
+            }
+            None => {
+                log::debug!(
+                    "session {} has neither a handler for '{}' nor one for _default",
+                    frame.session,
+                    frame.state
+                );
+                return Err(Error::NoHandler {
+                    session: frame.session,
+                    event: frame.state,
+                });
+            }
+        },
+    };
+    core.note_dispatch(&frame);
+    let (session, event) = (frame.session, frame.state.clone());
+    let mut ctx = Ctx {
+        heap,
+        states,
+        kernel: KernelHandle { core, frame },
+    };
+    handler(&mut ctx, args).map_err(|source| {
+        log::error!("handler for '{event}' in session {session} failed: {source}");
+        Error::Handler {
+            session,
+            event,
+            source,
+        }
+    })
+}
+
+/// Where sessions can be created from: the [`Kernel`](crate::Kernel) (the
+/// new session is top-level) or a handler's [`Ctx`] (it becomes a child of
+/// the handler's session). Sealed: implemented by this crate only.
+pub trait SessionHost: sealed::Sealed {}
+
+pub(crate) mod sealed {
+    use super::super::core::Core;
+    use super::super::ctx::Frame;
+    use super::super::{Args, Error, SessionId, Value};
+
+    /// What the lifecycle code needs from whoever is active.
+    pub trait Sealed {
+        #[doc(hidden)]
+        fn active(&mut self) -> &mut dyn Active;
+    }
+
+    /// The innermost active party: the kernel, or the session whose handler
+    /// is running (whose heap only it can reach).
+    pub trait Active {
+        fn active_id(&self) -> SessionId;
+        fn core(&mut self) -> &mut Core;
+        /// Delivers an event to the active session itself.
+        fn dispatch_self(&mut self, frame: Frame, args: Args) -> Result<Value, Error>;
+    }
+}
