@@ -1,0 +1,336 @@
+//! The kernel's own guarantees beyond the POE scenarios: ids, stale ids,
+//! call cycles, typed arguments, queue order, reference counts, signals,
+//! the dispatch hook, and kernels in parallel threads.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rpoe::{args, ArgError, Error, Kernel, Session, SessionId, Value, ARG0};
+
+fn idle_session() -> Session<()> {
+    Session::new(()).inline_state("_start", |_, _| ())
+}
+
+/// POE: ids count up from 1 and are never reused; a stale id never reaches
+/// the newer session that took over its slab slot.
+#[test]
+fn ids_count_up_and_stale_ids_never_reach_new_sessions() {
+    let mut kernel = Kernel::new().unwrap();
+    let first = idle_session().create(&mut kernel).unwrap();
+    assert_eq!(first.id(), 1);
+    kernel.run().unwrap(); // collected
+    let second = Session::new(())
+        .inline_state("_start", |ctx, _| ctx.alias_set("keep").unwrap())
+        .inline_state("ping", |_, _| "pong")
+        .create(&mut kernel)
+        .unwrap();
+    assert_eq!(second.id(), 2);
+    assert!(matches!(
+        kernel.post(first, "ping", args![]),
+        Err(Error::NoSuchSession(_))
+    ));
+    assert!(matches!(
+        kernel.call(first, "ping", args![]),
+        Err(Error::NoSuchSession(_))
+    ));
+    assert_eq!(kernel.id_to_session(1), None);
+    assert_eq!(
+        kernel.call(second, "ping", args![]).unwrap(),
+        Value::from("pong")
+    );
+    kernel.stop();
+}
+
+/// A call cycle (A calls B calls A) is refused with Error::Reentrant, not a
+/// panic; A's handler goes on and sees the error.
+#[test]
+fn call_cycle_is_an_error() {
+    let mut kernel = Kernel::new().unwrap();
+    let result = Rc::new(RefCell::new(None));
+    let b = Session::new(())
+        .inline_state("_start", |_, _| ())
+        .inline_state("back", |ctx, args| {
+            let a: SessionId = args.get(ARG0)?;
+            let r = ctx.call(a, "ping", args![]);
+            Ok::<_, ArgError>(matches!(r, Err(Error::Reentrant { .. })))
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let r = result.clone();
+    Session::new(r)
+        .inline_state("_start", move |ctx, _| {
+            let me = ctx.session();
+            let refused = ctx.call(b, "back", args![me]).unwrap();
+            *ctx.heap.borrow_mut() = Some(refused);
+        })
+        .inline_state("ping", |_, _| ())
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*result.borrow(), Some(Value::Bool(true)));
+}
+
+/// A mistyped or missing argument is a typed error returned by `call` (and
+/// logged for posts), never a panic.
+#[test]
+fn bad_arguments_are_errors() {
+    let mut kernel = Kernel::new().unwrap();
+    let id = Session::new(())
+        .inline_state("_start", |ctx, _| ctx.alias_set("n").unwrap())
+        .inline_state("double", |_, args| {
+            Ok::<_, ArgError>(args.get::<i64>(ARG0)? * 2)
+        })
+        .create(&mut kernel)
+        .unwrap();
+    assert_eq!(
+        kernel.call(id, "double", args![21]).unwrap(),
+        Value::Int(42)
+    );
+    let err = kernel.call(id, "double", args!["x"]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "handler for 'double' in session 1 failed: ARG0: expected integer, found string"
+    );
+    let err = kernel.call(id, "double", args![]).unwrap_err();
+    assert!(err
+        .to_string()
+        .ends_with("ARG0: expected integer, found nothing"));
+    kernel.post(id, "double", args![0.5]).unwrap(); // logged, not fatal
+    kernel.stop();
+    kernel.run().unwrap();
+}
+
+/// The queue is FIFO across sessions, `call` runs before anything queued,
+/// and a self-call runs at once with the same heap.
+#[test]
+fn fifo_order_and_call_first() {
+    let mut kernel = Kernel::new().unwrap();
+    let order = Rc::new(RefCell::new(Vec::<String>::new()));
+    let o = order.clone();
+    Session::new(o)
+        .inline_state("_start", |ctx, _| {
+            ctx.alias_set("b").unwrap();
+        })
+        .inline_state("ev", |ctx, args| {
+            ctx.heap
+                .borrow_mut()
+                .push(format!("b:{}", args.get::<&str>(ARG0).unwrap()));
+        })
+        .inline_state("bye", |ctx, _| ctx.alias_remove("b"))
+        .create(&mut kernel)
+        .unwrap();
+    Session::new(order.clone())
+        .inline_state("_start", |ctx, _| {
+            ctx.post("b", "ev", args!["1"]).unwrap();
+            ctx.yield_("ev", args!["2"]);
+            ctx.post("b", "ev", args!["3"]).unwrap();
+            ctx.call("b", "ev", args!["call"]).unwrap();
+            let me = ctx.session();
+            ctx.call(me, "ev", args!["selfcall"]).unwrap();
+            ctx.post("b", "bye", args![]).unwrap();
+        })
+        .inline_state("ev", |ctx, args| {
+            ctx.heap
+                .borrow_mut()
+                .push(format!("a:{}", args.get::<&str>(ARG0).unwrap()));
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(
+        *order.borrow(),
+        ["b:call", "a:selfcall", "b:1", "a:2", "b:3"]
+    );
+}
+
+/// The dispatch hook sees every handler invocation in order, with sender.
+#[test]
+fn dispatch_hook_records_order() {
+    let mut kernel = Kernel::new().unwrap();
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    let s = seen.clone();
+    kernel.set_dispatch_hook(move |d| {
+        s.borrow_mut()
+            .push(format!("{}:{}<-{}", d.session, d.event, d.sender))
+    });
+    Session::new(())
+        .inline_state("_start", |ctx, _| ctx.yield_("tick", args![]))
+        .inline_state("tick", |_, _| ())
+        .inline_state("_stop", |_, _| ())
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        ["1:_start<-KERNEL", "1:tick<-1", "1:_stop<-KERNEL"]
+    );
+}
+
+/// extrefs_gc: a session that increments and decrements its own extra
+/// reference in `_start` still runs its yielded event; an extra reference
+/// keeps a session alive until released from elsewhere.
+#[test]
+fn extra_references_hold_sessions() {
+    let mut kernel = Kernel::new().unwrap();
+    let trace = Rc::new(RefCell::new(Vec::<String>::new()));
+    let held = Session::new(trace.clone())
+        .inline_state("_start", |ctx, _| {
+            let me = ctx.session();
+            assert_eq!(ctx.refcount_increment(me, "t").unwrap(), 1);
+            assert_eq!(ctx.refcount_increment(me, "t").unwrap(), 2);
+            assert_eq!(ctx.refcount_decrement(me, "t").unwrap(), 1);
+            ctx.yield_("later", args![]);
+        })
+        .inline_state("later", |ctx, _| ctx.heap.borrow_mut().push("later".into()))
+        .inline_state("_stop", |ctx, _| {
+            ctx.heap.borrow_mut().push("held _stop".into())
+        })
+        .create(&mut kernel)
+        .unwrap();
+    Session::new(trace.clone())
+        .inline_state("_start", |ctx, _| ctx.delay("release", 0.01, args![]))
+        .inline_state("release", move |ctx, _| {
+            ctx.heap.borrow_mut().push("release".into());
+            assert_eq!(ctx.refcount_decrement(held, "t").unwrap(), 0);
+            assert!(matches!(
+                ctx.refcount_decrement(held, "t"),
+                Err(Error::NoSuchTag(_))
+            ));
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*trace.borrow(), ["later", "release", "held _stop"]);
+}
+
+/// z_kogman E.5/E.7: an unhandled TERM stops the target and its
+/// descendants, deepest first, and leaves other sessions alone; a handled
+/// one (sig_handled) stops nobody.
+#[test]
+fn terminal_signals_stop_unless_handled() {
+    for handled in [false, true] {
+        let mut kernel = Kernel::new().unwrap();
+        let log = Rc::new(RefCell::new(Vec::<String>::new()));
+        let l = log.clone();
+        let parent = Session::new(log.clone())
+            .inline_state("_start", move |ctx, _| {
+                ctx.alias_set("p").unwrap();
+                let l = l.clone();
+                Session::new(l)
+                    .inline_state("_start", move |ctx, _| {
+                        ctx.alias_set("c").unwrap();
+                        if handled {
+                            ctx.sig("TERM", "term");
+                        }
+                    })
+                    .inline_state("term", |ctx, args| {
+                        ctx.heap
+                            .borrow_mut()
+                            .push(format!("c term {}", args.get::<&str>(ARG0).unwrap()));
+                        ctx.kernel.sig_handled();
+                    })
+                    .inline_state("_stop", |ctx, _| {
+                        ctx.heap.borrow_mut().push("c stop".into())
+                    })
+                    .create(ctx)
+                    .unwrap();
+            })
+            .inline_state("_stop", |ctx, _| {
+                ctx.heap.borrow_mut().push("p stop".into())
+            })
+            .create(&mut kernel)
+            .unwrap();
+        Session::new(log.clone())
+            .inline_state("_start", |ctx, _| ctx.alias_set("bystander").unwrap())
+            .inline_state("_stop", |ctx, _| {
+                ctx.heap.borrow_mut().push("bystander stop".into())
+            })
+            .create(&mut kernel)
+            .unwrap();
+        kernel.signal(parent, "TERM", args![]).unwrap();
+        kernel.run_one_timeslice(); // the signal is dispatched; IDLE would come next
+        let before_idle: Vec<String> = log.borrow().clone();
+        if handled {
+            assert_eq!(before_idle, ["c term TERM"]);
+        } else {
+            assert_eq!(before_idle, ["c stop", "p stop"]);
+        }
+        kernel.stop();
+    }
+}
+
+/// run_while stops when its condition turns false; run_one_timeslice
+/// returns false once no session is left.
+#[test]
+fn run_while_and_timeslices() {
+    let mut kernel = Kernel::new().unwrap();
+    let id = Session::new(0u32)
+        .inline_state("_start", |ctx, _| ctx.yield_("tick", args![]))
+        .inline_state("tick", |ctx, _| {
+            *ctx.heap += 1;
+            ctx.yield_("tick", args![]);
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run_while(|k| k.with_heap::<u32, _>(id, |n| *n < 10).unwrap_or(false));
+    assert_eq!(kernel.with_heap::<u32, _>(id, |n| *n), Some(10));
+    assert_eq!(
+        kernel.with_heap::<i64, _>(id, |n| *n),
+        None,
+        "wrong heap type"
+    );
+    kernel.stop();
+    assert!(!kernel.run_one_timeslice());
+}
+
+/// Posts made by a session while it stops (in `_stop`) are dropped, as POE
+/// drops every event from a stopped session.
+#[test]
+fn posts_from_stopping_session_are_dropped() {
+    let mut kernel = Kernel::new().unwrap();
+    let got = Rc::new(RefCell::new(0));
+    Session::new(got.clone())
+        .inline_state("_start", |ctx, _| {
+            ctx.alias_set("sink").unwrap();
+            ctx.delay("bye", 0.02, args![]);
+        })
+        .inline_state("msg", |ctx, _| *ctx.heap.borrow_mut() += 1)
+        .inline_state("bye", |ctx, _| ctx.alias_remove("sink"))
+        .create(&mut kernel)
+        .unwrap();
+    Session::new(())
+        .inline_state("_start", |_, _| ())
+        .inline_state("_stop", |ctx, _| ctx.post("sink", "msg", args![]).unwrap())
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*got.borrow(), 0);
+}
+
+/// One kernel per thread and no global state: kernels run in parallel.
+#[test]
+fn kernels_run_in_parallel_threads() {
+    let handles: Vec<_> = (0..4)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let mut kernel = Kernel::new().unwrap();
+                let count = Rc::new(RefCell::new(0));
+                Session::new(count.clone())
+                    .inline_state("_start", |ctx, _| ctx.yield_("tick", args![]))
+                    .inline_state("tick", move |ctx, _| {
+                        *ctx.heap.borrow_mut() += 1;
+                        if *ctx.heap.borrow() < 1000 + n {
+                            ctx.yield_("tick", args![]);
+                        }
+                    })
+                    .create(&mut kernel)
+                    .unwrap();
+                kernel.run().unwrap();
+                let c = *count.borrow();
+                c
+            })
+        })
+        .collect();
+    let counts: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(counts, [1000, 1001, 1002, 1003]);
+}

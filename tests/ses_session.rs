@@ -1,0 +1,328 @@
+//! POE::Test::Loops `ses_session` scenarios (SPEC §12.A), ported.
+//! A.2 (real ALRM/PIPE signals) belongs to the OS-signal work and is not
+//! here; A.6 is POE's Perl-only constructor errors, whose Rust analogue is
+//! `create` without `_start`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rpoe::{args, Args, Ctx, Error, Kernel, Session, SessionId, Value, ARG0};
+
+#[derive(Default)]
+struct Counter {
+    count: i64,
+    sender_was_session: i64,
+    defaults: i64,
+    log: Rc<RefCell<Vec<(SessionId, i64, i64, i64)>>>,
+}
+
+/// A.1: ten sessions count to 5 through yield + post + call; `count` always
+/// sees SENDER == SESSION, the bogus event reaches `_default` (STATE
+/// `_default`) every time, and the heap is intact in `_stop`.
+#[test]
+fn a1_ten_sessions_count_to_five() {
+    let mut kernel = Kernel::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    for _ in 0..10 {
+        Session::new(Counter {
+            log: log.clone(),
+            ..Counter::default()
+        })
+        .inline_state("_start", |ctx, _| ctx.yield_("count", args![]))
+        .inline_state("count", |ctx, _| {
+            if ctx.sender() == ctx.session() {
+                ctx.heap.sender_was_session += 1;
+            }
+            let me = ctx.session();
+            ctx.post(me, "bogus", args!["x"]).unwrap();
+            let next = ctx.call(me, "next_count", args![]).unwrap();
+            if next.as_int().unwrap() < 5 {
+                ctx.yield_("count", args![]);
+            }
+        })
+        .inline_state("next_count", |ctx, _| {
+            ctx.heap.count += 1;
+            ctx.heap.count
+        })
+        .inline_state("_default", |ctx, args| {
+            assert_eq!(ctx.state(), "_default");
+            assert_eq!(args.get::<&str>(ARG0).unwrap(), "bogus");
+            ctx.heap.defaults += 1;
+        })
+        .inline_state("_stop", |ctx, _| {
+            let h = &ctx.heap;
+            h.log.borrow_mut().push((
+                ctx.kernel.session(),
+                h.count,
+                h.sender_was_session,
+                h.defaults,
+            ));
+        })
+        .create(&mut kernel)
+        .unwrap();
+    }
+    kernel.run().unwrap();
+    let log = log.borrow();
+    assert_eq!(log.len(), 10);
+    assert!(log.iter().all(|&(_, count, _, _)| count == 5));
+    assert_eq!(
+        log.iter().map(|l| l.2).sum::<i64>(),
+        50,
+        "SENDER == SESSION in all 50 counts"
+    );
+    assert_eq!(
+        log.iter().map(|l| l.3).sum::<i64>(),
+        50,
+        "_default called 50 times"
+    );
+}
+
+/// A.3 (the parts without postbacks): a client reaches a server by alias
+/// with post and with call; the call's answer comes back before `call`
+/// returns; inside `_stop` the active session is the session itself and
+/// its heap is still there.
+#[test]
+fn a3_server_by_alias_answers_post_and_call() {
+    let mut kernel = Kernel::new().unwrap();
+    let answers = Rc::new(RefCell::new(Vec::<String>::new()));
+    Session::new(7i64)
+        .inline_state("_start", |ctx, _| ctx.alias_set("server").unwrap())
+        .inline_state("query", |ctx, args| {
+            let q: String = args.get(ARG0)?;
+            let sender = ctx.sender();
+            ctx.post(sender, "response", args![format!("post:{q}")])?;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        })
+        .inline_state("sync_query", |_, args| {
+            format!("call:{}", args.get::<&str>(ARG0).unwrap())
+        })
+        .inline_state("done", |ctx, _| ctx.alias_remove("server"))
+        .inline_state("_stop", |ctx, _| {
+            assert_eq!(ctx.get_active_session(), ctx.session());
+            assert_eq!(*ctx.heap, 7);
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let a = answers.clone();
+    Session::new(a)
+        .inline_state("_start", |ctx, _| {
+            ctx.post("server", "query", args!["q1"]).unwrap();
+            let r = ctx.call("server", "sync_query", args!["q2"]).unwrap();
+            ctx.heap.borrow_mut().push(r.to_string());
+        })
+        .inline_state("response", |ctx, args| {
+            ctx.heap
+                .borrow_mut()
+                .push(args.get::<String>(ARG0).unwrap());
+            ctx.post("server", "done", args![]).unwrap();
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*answers.borrow(), ["call:q2", "post:q1"]);
+}
+
+/// An object whose methods are the states (POE's object_states), and a
+/// type whose associated functions are (package_states).
+#[derive(Default)]
+struct Obj {
+    count: i64,
+    done: Rc<RefCell<Vec<i64>>>,
+}
+
+impl Obj {
+    fn start(ctx: &mut Ctx<Self>, _: Args) {
+        ctx.yield_("count", args![]);
+    }
+    fn count(ctx: &mut Ctx<Self>, _: Args) {
+        ctx.heap.count += 1;
+        if ctx.heap.count < 5 {
+            ctx.yield_("count", args![]);
+        }
+    }
+    fn stop(ctx: &mut Ctx<Self>, _: Args) {
+        ctx.heap.done.borrow_mut().push(ctx.heap.count);
+    }
+}
+
+/// A.4: object and package states count to 5; the object is the heap.
+#[test]
+fn a4_object_and_package_states() {
+    let mut kernel = Kernel::new().unwrap();
+    let done = Rc::new(RefCell::new(Vec::new()));
+    Session::new(Obj {
+        done: done.clone(),
+        ..Obj::default()
+    })
+    .object_state("_start", Obj::start)
+    .object_state("count", Obj::count)
+    .object_state("_stop", Obj::stop)
+    .create(&mut kernel)
+    .unwrap();
+    Session::new(Obj {
+        done: done.clone(),
+        ..Obj::default()
+    })
+    .package_state("_start", Obj::start)
+    .package_state("count", Obj::count)
+    .package_state("_stop", Obj::stop)
+    .create(&mut kernel)
+    .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*done.borrow(), [5, 5]);
+}
+
+/// A.6 (Rust analogue): a session without `_start` is refused and nothing
+/// is allocated: the next session still gets id 1.
+#[test]
+fn a6_no_start_state_is_refused() {
+    let mut kernel = Kernel::new().unwrap();
+    let r = Session::new(())
+        .inline_state("x", |_, _| ())
+        .create(&mut kernel);
+    assert!(matches!(r, Err(Error::NoStartState)));
+    let id = Session::new(())
+        .inline_state("_start", |_, _| ())
+        .create(&mut kernel)
+        .unwrap();
+    assert_eq!(id.id(), 1);
+}
+
+/// A.7: the active session is the kernel before and after run().
+#[test]
+fn a7_active_session_is_kernel_outside_run() {
+    let mut kernel = Kernel::new().unwrap();
+    assert!(kernel.handle().get_active_session().is_kernel());
+    Session::new(())
+        .inline_state("_start", |_, _| ())
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert!(kernel.handle().get_active_session().is_kernel());
+}
+
+/// A heap that records when it is dropped.
+struct Tracked {
+    name: i64,
+    dropped: Rc<RefCell<Vec<i64>>>,
+}
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.dropped.borrow_mut().push(self.name);
+    }
+}
+
+#[derive(Default)]
+struct StopCounts {
+    stops: i64,
+    loses: i64,
+    parents: i64,
+}
+
+fn nested(
+    depth: i64,
+    counts: Rc<RefCell<StopCounts>>,
+    dropped: Rc<RefCell<Vec<i64>>>,
+) -> Session<Tracked> {
+    let (c1, c2, c3) = (counts.clone(), counts.clone(), counts);
+    Session::new(Tracked {
+        name: depth,
+        dropped,
+    })
+    .inline_state("_start", move |ctx, _| {
+        ctx.alias_set(&format!("nest{depth}")).unwrap();
+        ctx.delay("hour", 3600.0, args![]);
+        if depth < 4 {
+            let d = ctx.heap.dropped.clone();
+            nested(depth + 1, c1.clone(), d).create(ctx).unwrap();
+        } else {
+            ctx.post("nest1", "stop", args![]).unwrap();
+        }
+    })
+    .inline_state("stop", |ctx, _| ctx.stop())
+    .inline_state("hour", |_, _| -> () {
+        panic!("the hour-long delay must never fire")
+    })
+    .inline_state("_stop", move |_, _| c2.borrow_mut().stops += 1)
+    .inline_state("_child", move |_, args| {
+        if args.get::<&str>(ARG0).unwrap() == "lose" {
+            c3.borrow_mut().loses += 1;
+        }
+    })
+    .inline_state("_parent", |_, _| -> () {
+        panic!("no _parent: children stop first")
+    })
+}
+
+/// A.8: four nested sessions, each with an alias and an hour-long delay;
+/// the outermost calls stop(): all four get `_stop`, three `_child(lose)`
+/// are sent, no `_parent`, all heaps are dropped, and run() returns at once.
+#[test]
+fn a8_stop_stops_everything_with_notifications() {
+    let mut kernel = Kernel::new().unwrap();
+    let counts = Rc::new(RefCell::new(StopCounts::default()));
+    let dropped = Rc::new(RefCell::new(Vec::new()));
+    nested(1, counts.clone(), dropped.clone())
+        .create(&mut kernel)
+        .unwrap();
+    let started = std::time::Instant::now();
+    kernel.run().unwrap();
+    assert!(started.elapsed().as_secs() < 60);
+    let c = counts.borrow();
+    assert_eq!((c.stops, c.loses, c.parents), (4, 3, 0));
+    assert_eq!(*dropped.borrow(), [4, 3, 2, 1], "deepest first");
+    assert_eq!(kernel.session_count(), 0);
+}
+
+/// A.9: after run() returns, a new session runs in a second run(): `_start`,
+/// a yielded event, a delayed event, `_stop`; ids keep counting.
+#[test]
+fn a9_run_again_after_run_returns() {
+    let mut kernel = Kernel::new().unwrap();
+    Session::new(())
+        .inline_state("_start", |_, _| ())
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    let trace = Rc::new(RefCell::new(Vec::<String>::new()));
+    let id = Session::new(trace.clone())
+        .inline_state("_start", |ctx, _| {
+            ctx.heap.borrow_mut().push("_start".into());
+            ctx.yield_("woot", args![]);
+            ctx.delay("narf", 0.05, args![]);
+        })
+        .inline_state("woot", |ctx, _| ctx.heap.borrow_mut().push("woot".into()))
+        .inline_state("narf", |ctx, _| ctx.heap.borrow_mut().push("narf".into()))
+        .inline_state("_stop", |ctx, _| ctx.heap.borrow_mut().push("_stop".into()))
+        .create(&mut kernel)
+        .unwrap();
+    assert_eq!(id.id(), 2);
+    kernel.run().unwrap();
+    assert_eq!(*trace.borrow(), ["_start", "woot", "narf", "_stop"]);
+    assert_eq!(
+        Rc::strong_count(&trace),
+        1,
+        "the session's heap was dropped"
+    );
+}
+
+/// `_default` gets ARG0 = the original name and ARG1 = its arguments as a
+/// list; its return value is what `call` returns (SPEC §1.5, rt14444).
+#[test]
+fn default_gets_name_and_args() {
+    let mut kernel = Kernel::new().unwrap();
+    let id = Session::new(())
+        .inline_state("_start", |ctx, _| ctx.alias_set("d").unwrap())
+        .inline_state("_default", |_, args| args.into_vec())
+        .create(&mut kernel)
+        .unwrap();
+    let got = kernel.call(id, "nope", args![1, "two"]).unwrap();
+    assert_eq!(
+        got,
+        Value::List(vec![
+            "nope".into(),
+            Value::List(vec![1.into(), "two".into()])
+        ])
+    );
+    kernel.stop();
+}
