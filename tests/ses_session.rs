@@ -8,12 +8,16 @@ use std::rc::Rc;
 
 use rpoe::{args, Args, Ctx, Error, Kernel, Session, SessionId, Value, ARG0};
 
+/// What each counting session reports in `_stop`: (session, count,
+/// deliveries with SENDER == SESSION, `_default` calls).
+type StopLog = Rc<RefCell<Vec<(SessionId, i64, i64, i64)>>>;
+
 #[derive(Default)]
 struct Counter {
     count: i64,
     sender_was_session: i64,
     defaults: i64,
-    log: Rc<RefCell<Vec<(SessionId, i64, i64, i64)>>>,
+    log: StopLog,
 }
 
 /// A.1: ten sessions count to 5 through yield + post + call; `count` always

@@ -3,6 +3,10 @@
 //! (tests/traces/*.expected, copied verbatim from the POE runs), except for
 //! the lines listed with their reasons in tests/traces/*.differences.
 
+// Each example carries its own copy of examples/common (as a binary it must);
+// including two examples here loads that module twice, which is intended.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "../examples/trace_01_lifecycle.rs"]
 #[allow(dead_code)]
 mod trace_01;

@@ -39,9 +39,11 @@ pub const ARG9: usize = 9;
 #[macro_export]
 macro_rules! args {
     () => { $crate::Args::new() };
-    ($($x:expr),+ $(,)?) => {
-        $crate::Args::from(vec![$($crate::Value::from($x)),+])
-    };
+    ($($x:expr),+ $(,)?) => {{
+        let mut args = $crate::Args::new();
+        $(args.push($x);)+
+        args
+    }};
 }
 
 /// The arguments of one event: POE's `@_[ARG0 .. $#_]`.
@@ -59,29 +61,53 @@ macro_rules! args {
 /// assert!(a.get::<i64>(5).is_err());              // missing
 /// assert_eq!(a.get::<Option<i64>>(5).unwrap(), None); // optional
 /// ```
-#[derive(Clone, Default, PartialEq)]
-pub struct Args(Vec<Value>);
+#[derive(Clone, Default)]
+pub struct Args(Store);
+
+/// Most events carry zero or one argument; those are stored inline, so
+/// posting them allocates nothing. Two or more go to the heap.
+#[derive(Clone, Default)]
+enum Store {
+    #[default]
+    Empty,
+    One(Value),
+    Heap(Vec<Value>),
+}
+
+impl PartialEq for Args {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
 
 impl Args {
     /// No arguments (does not allocate).
     pub fn new() -> Self {
-        Args(Vec::new())
+        Args(Store::default())
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Value] {
+        match &mut self.0 {
+            Store::Empty => &mut [],
+            Store::One(v) => std::slice::from_mut(v),
+            Store::Heap(v) => v,
+        }
     }
 
     /// How many arguments there are (POE's `$#_ - ARG0 + 1`).
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// Reads argument `index` as `T` (an integer, `&str`, `SessionId`,
     /// `&Value`, `Option<T>`, ...).
     pub fn get<'a, T: FromArg<'a>>(&'a self, index: usize) -> Result<T, ArgError> {
-        match self.0.get(index) {
+        match self.as_slice().get(index) {
             None => T::missing().ok_or(ArgError {
                 index,
                 expected: T::EXPECTED,
@@ -97,12 +123,12 @@ impl Args {
 
     /// The raw value of argument `index`, if present.
     pub fn value(&self, index: usize) -> Option<&Value> {
-        self.0.get(index)
+        self.as_slice().get(index)
     }
 
     /// Moves argument `index` out, leaving `Undef` behind (`Undef` if missing).
     pub fn take(&mut self, index: usize) -> Value {
-        self.0
+        self.as_mut_slice()
             .get_mut(index)
             .map(std::mem::take)
             .unwrap_or_default()
@@ -115,7 +141,7 @@ impl Args {
             expected: std::any::type_name::<T>(),
             found,
         };
-        match self.0.get(index) {
+        match self.as_slice().get(index) {
             None => Err(err("nothing")),
             Some(Value::Shared(rc)) => rc
                 .downcast_ref::<T>()
@@ -135,7 +161,7 @@ impl Args {
             .downcast()
             .unwrap_or_else(|_| unreachable!("checked by shared() above"));
         Rc::try_unwrap(rc).map_err(|rc| {
-            self.0[index] = Value::Shared(rc);
+            self.as_mut_slice()[index] = Value::Shared(rc);
             ArgError {
                 index,
                 expected: "an unshared value",
@@ -146,34 +172,50 @@ impl Args {
 
     /// Appends an argument.
     pub fn push(&mut self, v: impl Into<Value>) {
-        self.0.push(v.into())
+        let v = v.into();
+        self.0 = match std::mem::take(&mut self.0) {
+            Store::Empty => Store::One(v),
+            Store::One(first) => Store::Heap(vec![first, v]),
+            Store::Heap(mut heap) => {
+                heap.push(v);
+                Store::Heap(heap)
+            }
+        };
     }
 
     /// The arguments as a slice.
     pub fn as_slice(&self) -> &[Value] {
-        &self.0
+        match &self.0 {
+            Store::Empty => &[],
+            Store::One(v) => std::slice::from_ref(v),
+            Store::Heap(v) => v,
+        }
     }
 
     /// Iterates over the arguments.
     pub fn iter(&self) -> std::slice::Iter<'_, Value> {
-        self.0.iter()
+        self.as_slice().iter()
     }
 
     /// The arguments as a vector.
     pub fn into_vec(self) -> Vec<Value> {
-        self.0
+        match self.0 {
+            Store::Empty => Vec::new(),
+            Store::One(v) => vec![v],
+            Store::Heap(v) => v,
+        }
     }
 }
 
 impl From<Vec<Value>> for Args {
     fn from(v: Vec<Value>) -> Self {
-        Args(v)
+        Args(Store::Heap(v))
     }
 }
 
 impl From<Args> for Value {
     fn from(a: Args) -> Self {
-        Value::List(a.0)
+        Value::List(a.into_vec())
     }
 }
 
@@ -181,19 +223,21 @@ impl IntoIterator for Args {
     type Item = Value;
     type IntoIter = std::vec::IntoIter<Value>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.into_vec().into_iter()
     }
 }
 
 impl Extend<Value> for Args {
     fn extend<I: IntoIterator<Item = Value>>(&mut self, iter: I) {
-        self.0.extend(iter)
+        for v in iter {
+            self.push(v);
+        }
     }
 }
 
 impl fmt::Debug for Args {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.0).finish()
+        f.debug_list().entries(self.as_slice()).finish()
     }
 }
 

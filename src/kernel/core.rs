@@ -7,6 +7,7 @@ use slab::Slab;
 
 use super::clock::Clock;
 use super::dispatch::DispatchHook;
+use super::fxhash::FxBuild;
 use super::queue::{Event, Kind, Queue};
 use super::session::AnySession;
 use super::signals::Signals;
@@ -58,10 +59,12 @@ pub struct Core {
     pub(crate) next_id: u64,
     /// Top-level sessions (children of the kernel).
     pub(crate) kernel_children: BTreeSet<SessionId>,
-    pub(crate) aliases: HashMap<String, SessionId>,
+    pub(crate) aliases: HashMap<String, SessionId, FxBuild>,
     pub(crate) queue: Queue,
     /// Sessions whose refcount reached zero, in marking order.
     pub(crate) marks: Vec<SessionId>,
+    /// The sweep's buffer, kept to avoid an allocation per sweep.
+    pub(crate) sweeping: Vec<SessionId>,
     pub(crate) clock: Clock,
     /// Kernel time cached for the current batch, used to stamp posts.
     pub(crate) now: i64,
@@ -75,15 +78,25 @@ pub struct Core {
     pub(crate) handle_total: usize,
 }
 
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("sessions", &self.sessions.len())
+            .field("queued", &self.queue.len())
+            .finish()
+    }
+}
+
 impl Core {
     pub(crate) fn new(clock: Clock) -> Self {
         Core {
             sessions: Slab::new(),
             next_id: 0,
             kernel_children: BTreeSet::new(),
-            aliases: HashMap::new(),
+            aliases: HashMap::default(),
             queue: Queue::default(),
             marks: Vec::new(),
+            sweeping: Vec::new(),
             now: clock.now(),
             clock,
             signals: Signals::default(),

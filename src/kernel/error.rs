@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{EventName, HandlerError, SessionId};
+use super::{ArgError, EventName, HandlerError, SessionId};
 
 /// A failed kernel call. Each variant says which POE `$!` value it stands
 /// for ([`Error::errno`]), so ports of code that tests `$!` stay readable.
@@ -60,6 +60,15 @@ pub enum Error {
     NoSuchTag(String),
     /// An argument the call cannot accept (POE: `EINVAL`).
     InvalidArgument(&'static str),
+    /// A missing or mistyped event argument, so that handlers returning
+    /// `Result<_, rpoe::Error>` can use `?` on both kinds of failure.
+    Arg(ArgError),
+}
+
+impl From<ArgError> for Error {
+    fn from(e: ArgError) -> Self {
+        Error::Arg(e)
+    }
 }
 
 impl Error {
@@ -75,7 +84,7 @@ impl Error {
             Error::Handler { .. } => 0,
             Error::AliasInUse { .. } => 17, // EEXIST
             Error::NotPermitted(_) => 1,    // EPERM
-            Error::NoStartState | Error::InvalidArgument(_) => 22, // EINVAL
+            Error::NoStartState | Error::InvalidArgument(_) | Error::Arg(_) => 22, // EINVAL
         }
     }
 }
@@ -110,6 +119,7 @@ impl fmt::Display for Error {
             Error::NoSuchAlarm => write!(f, "no such alarm"),
             Error::NoSuchTag(t) => write!(f, "no extra reference tagged '{t}'"),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
+            Error::Arg(e) => write!(f, "{e}"),
         }
     }
 }
@@ -118,6 +128,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Handler { source, .. } => Some(source.as_ref()),
+            Error::Arg(e) => Some(e),
             _ => None,
         }
     }

@@ -70,7 +70,7 @@ pub(crate) fn create(
     entry.starting = false;
     // To the parent as it is now: `detach_myself` in `_start` means no `_child` at all.
     let parent_now = entry.parent;
-    notify(host, parent_now, CHILD, args!["create", sid, ret]);
+    notify(host, parent_now, CHILD, || args!["create", sid, ret]);
 
     host.core().enqueue(Event {
         dest: sid,
@@ -87,10 +87,11 @@ pub(crate) fn create(
 /// SENDER = kernel. Nothing is sent to the kernel itself. If the target's
 /// handler is running further up the stack, the event is queued instead
 /// (Rust cannot lend the same heap twice; POE would nest the call).
-fn notify(host: &mut dyn Active, target: SessionId, name: EventName, args: Args) {
+fn notify(host: &mut dyn Active, target: SessionId, name: EventName, args: impl FnOnce() -> Args) {
     if target.is_kernel() {
         return;
     }
+    let args = args();
     let frame = Frame::internal(target, SessionId::KERNEL, name.clone());
     let result = if target == host.active_id() {
         host.dispatch_self(frame, args)
@@ -145,8 +146,8 @@ pub(crate) fn stop_session(core: &mut Core, sid: SessionId, sender: SessionId) {
     log::debug!("stopping session {sid}");
     let mut top = TopLevel(core);
     for child in children {
-        notify(&mut top, parent, CHILD, args!["gain", child]);
-        notify(&mut top, child, PARENT, args![sid, parent]);
+        notify(&mut top, parent, CHILD, || args!["gain", child]);
+        notify(&mut top, child, PARENT, || args![sid, parent]);
     }
     let ret = value_of(deliver(
         top.0,
@@ -154,7 +155,7 @@ pub(crate) fn stop_session(core: &mut Core, sid: SessionId, sender: SessionId) {
         Frame::internal(sid, sender, STOP),
         Args::new(),
     ));
-    notify(&mut top, parent, CHILD, args!["lose", sid, ret]);
+    notify(&mut top, parent, CHILD, || args!["lose", sid, ret]);
     free(core, sid);
 }
 
@@ -199,8 +200,9 @@ fn free(core: &mut Core, sid: SessionId) {
 /// round in reverse marking order, until no marks remain.
 pub(crate) fn gc_sweep(core: &mut Core) {
     while !core.marks.is_empty() {
-        let round = std::mem::take(&mut core.marks);
-        for sid in round.into_iter().rev() {
+        let mut round = std::mem::take(&mut core.sweeping);
+        std::mem::swap(&mut round, &mut core.marks);
+        for &sid in round.iter().rev() {
             let due = match core.entry_mut(sid) {
                 Some(e) if e.marked => {
                     e.marked = false;
@@ -212,6 +214,8 @@ pub(crate) fn gc_sweep(core: &mut Core) {
                 stop_session(core, sid, SessionId::KERNEL);
             }
         }
+        round.clear();
+        core.sweeping = round;
     }
 }
 
@@ -268,9 +272,9 @@ impl<H: 'static> Ctx<'_, H> {
             ));
         }
         if !starting {
-            notify(self, old, CHILD, args!["lose", me, Value::Undef]);
+            notify(self, old, CHILD, || args!["lose", me, Value::Undef]);
         }
-        notify(self, me, PARENT, args![old, SessionId::KERNEL]);
+        notify(self, me, PARENT, || args![old, SessionId::KERNEL]);
         reparent(self.kernel.core, me, SessionId::KERNEL);
         Ok(())
     }
@@ -290,8 +294,8 @@ impl<H: 'static> Ctx<'_, H> {
                 "the session is not a child of this session",
             ));
         }
-        notify(self, me, CHILD, args!["lose", child, Value::Undef]);
-        notify(self, child, PARENT, args![me, SessionId::KERNEL]);
+        notify(self, me, CHILD, || args!["lose", child, Value::Undef]);
+        notify(self, child, PARENT, || args![me, SessionId::KERNEL]);
         reparent(self.kernel.core, child, SessionId::KERNEL);
         Ok(())
     }

@@ -12,6 +12,7 @@ mod ctx;
 mod dispatch;
 mod error;
 mod event_name;
+mod fxhash;
 mod lifecycle;
 mod queue;
 mod refcount;

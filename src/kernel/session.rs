@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::core::Core;
 use super::ctx::{Ctx, Frame, KernelHandle};
+use super::fxhash::FxBuild;
 use super::lifecycle;
 use super::{Args, Error, EventName, HandlerError, HandlerReturn, SessionId, Value};
 
@@ -13,7 +14,7 @@ use super::{Args, Error, EventName, HandlerError, HandlerReturn, SessionId, Valu
 pub(crate) type Handler<H> = Box<dyn Fn(&mut Ctx<'_, H>, Args) -> Result<Value, HandlerError>>;
 
 /// A session's handlers by event name.
-pub(crate) type States<H> = HashMap<EventName, Handler<H>>;
+pub(crate) type States<H> = HashMap<EventName, Handler<H>, FxBuild>;
 
 /// A session under construction: POE's `POE::Session->create(...)`.
 ///
@@ -60,7 +61,7 @@ impl<H: 'static> Session<H> {
     pub fn new(heap: H) -> Self {
         Session {
             heap,
-            states: HashMap::new(),
+            states: HashMap::default(),
             args: Args::new(),
         }
     }
