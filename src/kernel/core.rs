@@ -8,6 +8,7 @@ use slab::Slab;
 use super::clock::Clock;
 use super::dispatch::DispatchHook;
 use super::fxhash::FxBuild;
+use super::postback::Released;
 use super::queue::{Event, Kind, Queue};
 use super::session::AnySession;
 use super::signals::Signals;
@@ -72,6 +73,8 @@ pub struct Core {
     /// `stop()` was called inside a handler; done when the dispatch returns.
     pub(crate) stop_requested: Option<SessionId>,
     pub(crate) hook: Option<DispatchHook>,
+    /// Dropped postbacks and callbacks, to release (see postback.rs).
+    pub(crate) released: Released,
     /// Extra references held by all sessions (any blocks IDLE).
     pub(crate) extref_total: usize,
     /// Watched handles of all sessions (any blocks IDLE).
@@ -102,11 +105,13 @@ impl Core {
             signals: Signals::default(),
             stop_requested: None,
             hook: None,
+            released: Released::default(),
             extref_total: 0,
             handle_total: 0,
         }
     }
 
+    #[inline]
     pub(crate) fn entry(&self, sid: SessionId) -> Option<&Entry> {
         if sid.is_kernel() {
             return None;
@@ -114,6 +119,7 @@ impl Core {
         self.sessions.get(sid.key()).filter(|e| e.id == sid)
     }
 
+    #[inline]
     pub(crate) fn entry_mut(&mut self, sid: SessionId) -> Option<&mut Entry> {
         if sid.is_kernel() {
             return None;
@@ -121,6 +127,7 @@ impl Core {
         self.sessions.get_mut(sid.key()).filter(|e| e.id == sid)
     }
 
+    #[inline]
     pub(crate) fn exists(&self, sid: SessionId) -> bool {
         self.entry(sid).is_some()
     }
@@ -172,6 +179,7 @@ impl Core {
     }
 
     /// Marks `sid` for the next GC sweep if nothing holds it any more.
+    #[inline]
     pub(crate) fn maybe_mark(&mut self, sid: SessionId) {
         if let Some(e) = self.entry_mut(sid) {
             if e.refcount() == 0 && !e.stopping {
@@ -183,6 +191,7 @@ impl Core {
 
     /// Queues a post, signal or GC event, taking POE's "events to" /
     /// "events from" counts.
+    #[inline]
     pub(crate) fn enqueue(&mut self, ev: Event) {
         self.take_counts(&ev);
         self.queue.push_post(self.now, ev);
@@ -199,6 +208,7 @@ impl Core {
         id
     }
 
+    #[inline]
     fn take_counts(&mut self, ev: &Event) {
         if let Some(e) = self.entry_mut(ev.dest) {
             e.events_to += 1;
@@ -212,6 +222,7 @@ impl Core {
 
     /// Releases the counts an event took when it was queued (POE does this
     /// when the event is dequeued, before its handler runs, or removed).
+    #[inline]
     pub(crate) fn release(&mut self, ev: &Event) {
         if let Some(e) = self.entry_mut(ev.dest) {
             e.events_to -= 1;

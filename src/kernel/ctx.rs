@@ -162,18 +162,21 @@ impl<H: 'static> Active for Ctx<'_, H> {
 impl KernelHandle<'_> {
     /// SESSION: the session whose handler is running
     /// (POE's `$_[SESSION]` and `get_active_session`).
+    #[inline]
     pub fn session(&self) -> SessionId {
         self.frame.session
     }
 
     /// SENDER: who sent the event being handled (see the table in the
     /// crate docs for each delivery path).
+    #[inline]
     pub fn sender(&self) -> SessionId {
         self.frame.sender
     }
 
     /// STATE: the name of the event being handled; `_default` when the
     /// event was redirected there.
+    #[inline]
     pub fn state(&self) -> &str {
         self.frame.state.as_str()
     }
@@ -205,6 +208,7 @@ impl KernelHandle<'_> {
     /// # Errors
     /// [`Error::NoSuchSession`] if `target` resolves to no session (POE:
     /// `undef` with `$!` = ESRCH); nothing is queued.
+    #[inline]
     pub fn post<'t>(
         &mut self,
         target: impl Into<Target<'t>>,
@@ -218,11 +222,13 @@ impl KernelHandle<'_> {
 
     /// Queues `event` for this session itself (POE's `$kernel->yield`;
     /// `yield` is a Rust keyword, hence the underscore).
+    #[inline]
     pub fn yield_(&mut self, event: impl Into<EventName>, args: Args) {
         let me = self.frame.session;
         self.queue_event(me, event.into(), args, Kind::Post);
     }
 
+    #[inline]
     pub(crate) fn queue_event(&mut self, dest: SessionId, name: EventName, args: Args, kind: Kind) {
         self.core.enqueue(Event {
             dest,

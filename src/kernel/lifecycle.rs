@@ -198,6 +198,7 @@ fn free(core: &mut Core, sid: SessionId) {
 
 /// POE's GC sweep: marked sessions still holding nothing are stopped, each
 /// round in reverse marking order, until no marks remain.
+#[inline]
 pub(crate) fn gc_sweep(core: &mut Core) {
     while !core.marks.is_empty() {
         let mut round = std::mem::take(&mut core.sweeping);

@@ -14,6 +14,7 @@ mod error;
 mod event_name;
 mod fxhash;
 mod lifecycle;
+mod postback;
 mod queue;
 mod refcount;
 mod session;
@@ -33,6 +34,7 @@ pub use self::ctx::{Ctx, KernelHandle};
 pub use self::dispatch::DispatchRecord;
 pub use self::error::Error;
 pub use self::event_name::EventName;
+pub use self::postback::{Callback, Postback};
 pub use self::queue::AlarmId;
 pub use self::session::{Session, SessionHost};
 pub use self::session_id::SessionId;
@@ -209,6 +211,7 @@ impl Kernel {
     /// (doing nothing) when no session is left.
     pub fn run_one_timeslice(&mut self) -> bool {
         self.handle_stop_request();
+        self.core.drain_released();
         if self.core.session_count() == 0 {
             self.core.queue.clear();
             return false;
@@ -237,6 +240,7 @@ impl Kernel {
                 stop_all(core, by);
             }
         }
+        core.drain_released();
         gc_sweep(core);
         true
     }
@@ -250,6 +254,9 @@ impl Kernel {
     /// Sleeps in the poller until the head of the queue is due.
     fn wait_for_work(&mut self) {
         let core = &mut self.core;
+        if core.queue.has_posts() && core.handle_total == 0 {
+            return; // a post is due now and there is no I/O to look at
+        }
         let timeout = match core.queue.head() {
             None => {
                 log::warn!(

@@ -65,6 +65,7 @@ pub(crate) struct Queue {
 
 impl Queue {
     /// The next sequence number (also the next alarm id).
+    #[inline]
     pub fn next_seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
@@ -72,10 +73,12 @@ impl Queue {
 
     /// The sequence number the next item will get: items below it were
     /// queued before now.
+    #[inline]
     pub fn seq_mark(&self) -> u64 {
         self.next_seq + 1
     }
 
+    #[inline]
     pub fn push_post(&mut self, due: i64, ev: Event) {
         let seq = self.next_seq();
         self.posts.push_back(((due, seq), ev));
@@ -91,6 +94,7 @@ impl Queue {
         id
     }
 
+    #[inline]
     pub fn has_timers(&self) -> bool {
         !self.timers.is_empty()
     }
@@ -102,8 +106,15 @@ impl Queue {
         self.alarms.clear();
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.posts.len() + self.timers.len()
+    }
+
+    /// Whether a post is queued (posts are always due).
+    #[inline]
+    pub fn has_posts(&self) -> bool {
+        !self.posts.is_empty()
     }
 
     /// The key of the head item.
@@ -117,7 +128,15 @@ impl Queue {
     }
 
     /// Pops the head if it sorts before `limit`.
+    #[inline]
     pub fn pop_before(&mut self, limit: Key) -> Option<Event> {
+        if self.timers.is_empty() {
+            // The common case: posts only, already in order.
+            return match self.posts.front() {
+                Some((k, _)) if *k < limit => self.posts.pop_front().map(|(_, ev)| ev),
+                _ => None,
+            };
+        }
         let p = self.posts.front().map(|(k, _)| *k);
         let t = self.timers.keys().next().copied();
         let take_post = match (p, t) {
