@@ -1,5 +1,5 @@
 //! POE::Test::Loops `ses_session` scenarios (SPEC §12.A), ported.
-//! A.2 (real ALRM/PIPE signals) belongs to the OS-signal work and is not
+//! A.2 (real ALRM/PIPE signals) belongs to the OS-signal work (issue 3) and is not
 //! here; A.6 is POE's Perl-only constructor errors, whose Rust analogue is
 //! `create` without `_start`.
 
@@ -390,4 +390,42 @@ fn default_gets_name_and_args() {
         ])
     );
     kernel.stop();
+}
+
+/// A.5: `option` returns the old value; POE's spellings normalise ("on" is
+/// 1, "off" 0); `Undef` deletes; options given at creation are there in
+/// `_start`; `trace` and `default` sessions still dispatch normally.
+#[test]
+fn a5_session_options() {
+    let mut kernel = Kernel::new().unwrap();
+    let seen = Rc::new(RefCell::new(Vec::<Option<Value>>::new()));
+    Session::new(seen.clone())
+        .option("trace", "on")
+        .inline_state("_start", |ctx, _| {
+            let log = vec![
+                ctx.option_get("trace"),
+                ctx.kernel.option("default", "yes"),
+                ctx.kernel.option("default", 0),
+                ctx.kernel.option("default", Value::Undef),
+                ctx.option_get("default"),
+                ctx.kernel.option("trace", "off"),
+            ];
+            ctx.heap.borrow_mut().extend(log);
+            ctx.kernel.option("default", "true");
+            ctx.yield_("no_such_event", args![]);
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        [
+            Some(Value::Int(1)),
+            None,
+            Some(Value::Int(1)),
+            Some(Value::Int(0)),
+            None,
+            Some(Value::Int(1)),
+        ]
+    );
 }

@@ -1,7 +1,7 @@
 //! `Core`: the kernel's tables (session slab, queue, aliases, signals) and
 //! POE's reference counting over them.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use slab::Slab;
 
@@ -12,7 +12,7 @@ use super::postback::Released;
 use super::queue::{Event, Kind, Queue};
 use super::session::AnySession;
 use super::signals::Signals;
-use super::{AlarmId, Error, SessionId, Target};
+use super::{AlarmId, Error, SessionId, Target, Value};
 
 /// One session's record in the slab.
 pub(crate) struct Entry {
@@ -34,6 +34,8 @@ pub(crate) struct Entry {
     /// Timers of this session, for removal when it stops.
     pub alarms: HashSet<AlarmId>,
     /// Marked for the next GC sweep.
+    /// Session options (`trace`, `default`, the program's own).
+    pub options: BTreeMap<String, Value>,
     pub marked: bool,
     /// `_stop` is being delivered.
     pub stopping: bool,
@@ -73,6 +75,8 @@ pub struct Core {
     /// `stop()` was called inside a handler; done when the dispatch returns.
     pub(crate) stop_requested: Option<SessionId>,
     pub(crate) hook: Option<DispatchHook>,
+    /// Sessions with the `trace` option on (0: no lookup per dispatch).
+    pub(crate) traced_sessions: usize,
     /// Dropped postbacks and callbacks, to release (see postback.rs).
     pub(crate) released: Released,
     /// Extra references held by all sessions (any blocks IDLE).
@@ -106,6 +110,7 @@ impl Core {
             stop_requested: None,
             hook: None,
             released: Released::default(),
+            traced_sessions: 0,
             extref_total: 0,
             handle_total: 0,
         }

@@ -24,6 +24,14 @@ pub(crate) type DispatchHook = Box<dyn FnMut(&DispatchRecord<'_>)>;
 impl Core {
     /// Logs a dispatch at trace level and tells the hook, if any.
     pub(crate) fn note_dispatch(&mut self, frame: &Frame) {
+        if self.traced_sessions > 0 && self.option_is_set(frame.session, "trace") {
+            log::info!(
+                "{} -> {} (from {})",
+                frame.session,
+                frame.state,
+                frame.sender
+            );
+        }
         log::trace!(
             "dispatch: session {} <- '{}' (from {})",
             frame.session,

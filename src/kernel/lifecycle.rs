@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashSet};
 use super::core::{Core, Entry};
 use super::ctx::{Ctx, Frame};
 use super::dispatch::deliver;
+use super::options::{normalise, truthy};
 use super::queue::{Event, Kind};
 use super::session::sealed::Active;
 use super::session::AnySession;
@@ -32,6 +33,7 @@ pub(crate) fn create(
     host: &mut dyn Active,
     mut body: Box<dyn AnySession>,
     args: Args,
+    options: Vec<(String, Value)>,
 ) -> Result<SessionId, Error> {
     if !body.has_state("_start") {
         log::warn!("discarding session - no '_start' state");
@@ -53,12 +55,19 @@ pub(crate) fn create(
         extrefs: Vec::new(),
         handles: 0,
         alarms: HashSet::new(),
+        options: options
+            .into_iter()
+            .map(|(k, v)| (k, normalise(v)))
+            .collect(),
         marked: false,
         stopping: false,
         starting: true,
     });
     if let Some(children) = core.children_mut(parent) {
         children.insert(sid);
+    }
+    if core.option_is_set(sid, "trace") {
+        core.traced_sessions += 1;
     }
     log::debug!("session {sid} created by {parent}");
 
@@ -181,6 +190,9 @@ fn free(core: &mut Core, sid: SessionId) {
         core.aliases.remove(alias);
     }
     core.extref_total -= entry.extrefs.len();
+    if entry.options.get("trace").is_some_and(truthy) {
+        core.traced_sessions -= 1;
+    }
     core.handle_total -= entry.handles as usize;
     core.signals.remove_session(sid);
     if entry.events_to > 0 || entry.events_from > 0 {

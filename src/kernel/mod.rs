@@ -14,6 +14,7 @@ mod error;
 mod event_name;
 mod fxhash;
 mod lifecycle;
+mod options;
 mod postback;
 mod queue;
 mod refcount;

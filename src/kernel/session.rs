@@ -54,6 +54,7 @@ pub struct Session<H> {
     heap: H,
     states: States<H>,
     args: Args,
+    options: Vec<(String, Value)>,
 }
 
 impl<H: 'static> Session<H> {
@@ -63,6 +64,7 @@ impl<H: 'static> Session<H> {
             heap,
             states: HashMap::default(),
             args: Args::new(),
+            options: Vec::new(),
         }
     }
 
@@ -109,6 +111,16 @@ impl<H: 'static> Session<H> {
         self
     }
 
+    /// Sets a session option at creation (POE's `options => { name => value }`):
+    /// `trace` logs each dispatch to the session at info level, `default`
+    /// warns about events with no handler; see [`KernelHandle::option`].
+    ///
+    /// [`KernelHandle::option`]: crate::KernelHandle::option
+    pub fn option(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.options.push((name.to_owned(), value.into()));
+        self
+    }
+
     /// Whether a handler for `name` has been added.
     pub fn has_state(&self, name: &str) -> bool {
         self.states.contains_key(name)
@@ -130,7 +142,7 @@ impl<H: 'static> Session<H> {
             heap: self.heap,
             states: self.states,
         });
-        lifecycle::create(host.active(), body, self.args)
+        lifecycle::create(host.active(), body, self.args, self.options)
     }
 }
 
@@ -198,11 +210,22 @@ pub(crate) fn dispatch_with<H: 'static>(
                 h
             }
             None => {
-                log::debug!(
-                    "session {} has neither a handler for '{}' nor one for _default",
-                    frame.session,
-                    frame.state
-                );
+                if core.option_is_set(frame.session, "default") {
+                    log::warn!(
+                        "a '{}' event was sent from session {} to session {} but session {} has \
+                         neither a handler for it nor one for _default",
+                        frame.state,
+                        frame.sender,
+                        frame.session,
+                        frame.session
+                    );
+                } else {
+                    log::debug!(
+                        "session {} has neither a handler for '{}' nor one for _default",
+                        frame.session,
+                        frame.state
+                    );
+                }
                 return Err(Error::NoHandler {
                     session: frame.session,
                     event: frame.state,
