@@ -13,6 +13,9 @@ mod trace_01;
 #[path = "../examples/trace_02_post_call_yield.rs"]
 #[allow(dead_code)]
 mod trace_02;
+#[path = "../examples/trace_03_alarms.rs"]
+#[allow(dead_code)]
+mod trace_03;
 
 use std::path::Path;
 
@@ -79,6 +82,20 @@ fn trace_01_lifecycle_matches_poe() {
 fn trace_02_post_call_yield_matches_poe() {
     let got = trace_02::common::capture(|| trace_02::main().unwrap());
     check("02_post_call_yield", got);
+}
+
+/// Trace 03: the alarm/delay family's return values, ids, adjust and
+/// remove, past-due alarms before posts, equal due times in order. On a
+/// virtual clock: no real time passes.
+#[test]
+fn trace_03_alarms_matches_poe() {
+    let started = std::time::Instant::now();
+    let got = trace_03::common::capture(|| trace_03::main().unwrap());
+    check("03_alarms", got);
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "virtual time: no real waiting"
+    );
 }
 
 /// The differences files only name lines that exist, and the traces are

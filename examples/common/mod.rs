@@ -29,6 +29,7 @@ pub fn capture(f: impl FnOnce()) -> Vec<String> {
 }
 
 /// Session display name: `S<id>`, or `KERNEL`.
+#[allow(dead_code)]
 pub fn sname(s: SessionId) -> String {
     if s.is_kernel() {
         "KERNEL".to_owned()

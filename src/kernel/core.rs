@@ -203,10 +203,10 @@ impl Core {
     }
 
     /// Queues a timer due at kernel time `due`.
-    pub(crate) fn enqueue_timer(&mut self, due: i64, ev: Event) -> AlarmId {
+    pub(crate) fn enqueue_timer(&mut self, due: i64, wall: f64, ev: Event) -> AlarmId {
         self.take_counts(&ev);
         let dest = ev.dest;
-        let id = self.queue.push_timer(due, ev);
+        let id = self.queue.push_timer(due, wall, ev);
         if let Some(e) = self.entry_mut(dest) {
             e.alarms.insert(id);
         }

@@ -93,6 +93,98 @@ impl Kernel {
         })
     }
 
+    /// A kernel on a virtual clock, for deterministic tests: time moves only
+    /// when the kernel is told to ([`advance`](Self::advance)), or when
+    /// [`run`](Self::run) has nothing to do but wait for a timer and no real
+    /// I/O is watched: then it jumps straight to that timer. A program full
+    /// of hour-long delays runs in microseconds and prints the same trace
+    /// every time. Wall-clock time ([`KernelHandle::time`]) starts at
+    /// `wall_start` seconds since the Unix epoch.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rpoe::{args, Kernel, Session};
+    ///
+    /// let mut kernel = Kernel::new_virtual(1_000_000.0).unwrap();
+    /// Session::new(0)
+    ///     .inline_state("_start", |ctx, _| ctx.delay("tick", 3600.0, args![]))
+    ///     .inline_state("tick", |ctx, _| *ctx.heap += 1)
+    ///     .create(&mut kernel)
+    ///     .unwrap();
+    /// kernel.run_until_idle();
+    /// assert_eq!(kernel.next_deadline(), Some(Duration::from_secs(3600)));
+    /// kernel.advance(Duration::from_secs(3599));
+    /// assert_eq!(kernel.session_count(), 1);   // not yet
+    /// kernel.run().unwrap();                   // jumps the last second
+    /// assert_eq!(kernel.now(), Duration::from_secs(3600));
+    /// ```
+    ///
+    /// # Errors
+    /// The OS error if the poller cannot be created.
+    pub fn new_virtual(wall_start: f64) -> io::Result<Kernel> {
+        Ok(Kernel {
+            core: Core::new(Clock::manual(wall_start)),
+            poll: mio::Poll::new()?,
+            events: mio::Events::with_capacity(256),
+        })
+    }
+
+    /// Kernel time: how long since the kernel was built (real or virtual).
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos(self.core.clock.now().max(0) as u64)
+    }
+
+    /// Kernel time of the earliest timer, if any is queued (on either clock).
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.core
+            .queue
+            .next_timer()
+            .map(|t| Duration::from_nanos(t.max(0) as u64))
+    }
+
+    /// Dispatches everything due now, batch after batch, without waiting
+    /// and without declaring the kernel idle; returns when nothing is due.
+    pub fn run_until_idle(&mut self) {
+        loop {
+            self.handle_stop_request();
+            let now = self.core.clock.now();
+            self.core.now = now;
+            let due = self.core.queue.head().is_some_and(|(t, _)| t <= now);
+            if !due || self.core.session_count() == 0 {
+                break;
+            }
+            self.dispatch_batch();
+        }
+    }
+
+    /// Moves a virtual clock forward by `by`, firing every deadline on the
+    /// way in order (timers set by handlers during the advance included),
+    /// with everything they queue dispatched at its own time.
+    ///
+    /// # Panics
+    /// On a kernel built with [`Kernel::new`]: the system clock cannot be
+    /// moved.
+    pub fn advance(&mut self, by: Duration) {
+        assert!(
+            self.core.clock.is_manual(),
+            "Kernel::advance needs a kernel built with Kernel::new_virtual"
+        );
+        let target = self
+            .core
+            .clock
+            .now()
+            .saturating_add(by.as_nanos().min(i64::MAX as u128) as i64);
+        loop {
+            self.run_until_idle();
+            match self.core.queue.next_timer() {
+                Some(due) if due <= target => self.core.clock.set(due),
+                _ => break,
+            }
+        }
+        self.core.clock.set(target);
+        self.run_until_idle();
+    }
+
     /// The kernel's methods as seen from outside any handler: SESSION and
     /// SENDER are the kernel. For example `kernel.handle().alias_list(id)`.
     pub fn handle(&mut self) -> KernelHandle<'_> {
@@ -228,12 +320,17 @@ impl Kernel {
             );
         }
         self.wait_for_work();
+        self.dispatch_batch();
+        true
+    }
+
+    /// Dispatches everything due now and queued before now (later posts
+    /// wait for the next batch, as in POE), then collects garbage.
+    fn dispatch_batch(&mut self) {
         let core = &mut self.core;
         if core.queue.has_timers() {
             core.now = core.clock.now();
         }
-        // Everything due now and queued before now; later posts wait for
-        // the next batch, as in POE.
         let limit = (core.now, core.queue.seq_mark());
         while let Some(ev) = core.queue.pop_before(limit) {
             dispatch_queued(core, ev);
@@ -243,7 +340,6 @@ impl Kernel {
         }
         core.drain_released();
         gc_sweep(core);
-        true
     }
 
     fn handle_stop_request(&mut self) {
@@ -268,6 +364,12 @@ impl Kernel {
                 None
             }
             Some((due, _)) if due <= core.now => Some(Duration::ZERO),
+            Some((due, _)) if core.clock.is_manual() && core.handle_total == 0 => {
+                // Virtual time with no real I/O to wait for: jump.
+                core.clock.set(due);
+                core.now = core.clock.now();
+                Some(Duration::ZERO)
+            }
             Some((due, _)) => {
                 core.now = core.clock.now();
                 Some(Duration::from_nanos(

@@ -23,6 +23,12 @@ impl AlarmId {
     pub fn id(&self) -> u64 {
         self.0
     }
+
+    /// An id from its number (for example one stored outside the kernel);
+    /// calls with an id that names no queued timer fail cleanly.
+    pub fn from_id(id: u64) -> Self {
+        AlarmId(id)
+    }
 }
 
 /// What kind of queued item this is.
@@ -54,10 +60,18 @@ pub(crate) struct Event {
 /// Position in the queue: due time in kernel nanoseconds, then sequence.
 pub(crate) type Key = (i64, u64);
 
+/// A queued timer: its event and POE's wall time for it (epoch seconds,
+/// as set plus any adjustments), which is what POE reports back.
+#[derive(Debug)]
+pub(crate) struct Timer {
+    pub ev: Event,
+    pub wall: f64,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     posts: VecDeque<(Key, Event)>,
-    timers: BTreeMap<Key, Event>,
+    timers: BTreeMap<Key, Timer>,
     /// Alarm id -> its current key in `timers`.
     alarms: HashMap<AlarmId, Key>,
     next_seq: u64,
@@ -84,14 +98,41 @@ impl Queue {
         self.posts.push_back(((due, seq), ev));
     }
 
-    pub fn push_timer(&mut self, due: i64, ev: Event) -> AlarmId {
+    pub fn push_timer(&mut self, due: i64, wall: f64, ev: Event) -> AlarmId {
         let seq = self.next_seq();
         let id = AlarmId(seq);
         let mut ev = ev;
         ev.kind = Kind::Timer(id);
-        self.timers.insert((due, seq), ev);
+        self.timers.insert((due, seq), Timer { ev, wall });
         self.alarms.insert(id, (due, seq));
         id
+    }
+
+    /// Moves a timer to a new due time, after the timers already due then
+    /// (POE re-inserts adjusted items after equals); its id stays.
+    pub fn move_alarm(&mut self, id: AlarmId, due: i64, wall: f64) -> bool {
+        let Some(key) = self.alarms.get(&id).copied() else {
+            return false;
+        };
+        let Some(mut timer) = self.timers.remove(&key) else {
+            return false;
+        };
+        timer.wall = wall;
+        let seq = self.next_seq();
+        self.timers.insert((due, seq), timer);
+        self.alarms.insert(id, (due, seq));
+        true
+    }
+
+    /// A queued timer's key and record.
+    pub fn alarm(&self, id: AlarmId) -> Option<(Key, &Timer)> {
+        let key = self.alarms.get(&id)?;
+        self.timers.get(key).map(|t| (*key, t))
+    }
+
+    /// The due time of the earliest timer.
+    pub fn next_timer(&self) -> Option<i64> {
+        self.timers.keys().next().map(|k| k.0)
     }
 
     #[inline]
@@ -151,35 +192,32 @@ impl Queue {
             }
             self.posts.pop_front().map(|(_, ev)| ev)
         } else {
-            let (key, ev) = self.timers.pop_first()?;
+            let (key, timer) = self.timers.pop_first()?;
             if key >= limit {
-                self.timers.insert(key, ev);
+                self.timers.insert(key, timer);
                 return None;
             }
-            if let Kind::Timer(id) = ev.kind {
+            if let Kind::Timer(id) = timer.ev.kind {
                 self.alarms.remove(&id);
             }
-            Some(ev)
+            Some(timer.ev)
         }
     }
 
     /// Removes a timer by id.
-    pub fn remove_alarm(&mut self, id: AlarmId) -> Option<(Key, Event)> {
+    pub fn remove_alarm(&mut self, id: AlarmId) -> Option<Timer> {
         let key = self.alarms.remove(&id)?;
-        let ev = self.timers.remove(&key)?;
-        Some((key, ev))
+        self.timers.remove(&key)
     }
 
     /// The timer's event name, if it is queued.
     pub fn alarm_name(&self, id: AlarmId) -> Option<&EventName> {
-        let key = self.alarms.get(&id)?;
-        self.timers.get(key).map(|e| &e.name)
+        self.alarm(id).map(|(_, t)| &t.ev.name)
     }
 
     /// The timer's destination, if it is queued.
     pub fn alarm_owner(&self, id: AlarmId) -> Option<SessionId> {
-        let key = self.alarms.get(&id)?;
-        self.timers.get(key).map(|e| e.dest)
+        self.alarm(id).map(|(_, t)| t.ev.dest)
     }
 
     /// Removes every item for which `pred` holds, returning them.
@@ -199,15 +237,15 @@ impl Queue {
         let keys: Vec<Key> = self
             .timers
             .iter()
-            .filter(|(_, e)| pred(e))
+            .filter(|(_, t)| pred(&t.ev))
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
-            if let Some(e) = self.timers.remove(&k) {
-                if let Kind::Timer(id) = e.kind {
+            if let Some(t) = self.timers.remove(&k) {
+                if let Kind::Timer(id) = t.ev.kind {
                     self.alarms.remove(&id);
                 }
-                removed.push(e);
+                removed.push(t.ev);
             }
         }
         removed

@@ -1,8 +1,16 @@
-//! Timers: POE's `delay` family, kept in the kernel queue by due time.
+//! Timers: POE's alarm and delay family (SPEC §3.2), kept in the kernel
+//! queue by due time.
 //!
 //! Timers keep their session alive and fire in due-time order, equal due
 //! times in the order they were set; a past-due timer overtakes queued posts
-//! (SPEC §1.2).
+//! (SPEC §1.2). Setting, removing or adjusting one costs O(log n).
+//!
+//! Due times are kernel time (monotonic). `alarm*` take a wall-clock epoch,
+//! converted once, when set, against the wall clock at that moment: a later
+//! jump of the wall clock does not move the timer, which fires when the
+//! monotonic clock reaches it (POE's timers would follow the jump). The wall
+//! time POE reports back (by `alarm_remove`, `alarm_adjust`) is kept with
+//! each timer, as POE keeps it.
 
 use super::clock::secs_to_nanos;
 use super::ctx::KernelHandle;
@@ -22,14 +30,30 @@ pub struct RemovedAlarm {
 }
 
 impl KernelHandle<'_> {
-    fn set_timer(&mut self, event: EventName, seconds: f64, args: Args) -> AlarmId {
+    /// The kernel clock's wall time in seconds since the Unix epoch (what a
+    /// POE program reads with `Time::HiRes::time`); virtual on a virtual
+    /// kernel. Use it to compute `alarm` times.
+    pub fn time(&self) -> f64 {
+        self.core.clock.wall()
+    }
+
+    /// Sets a timer due `wall` (epoch seconds), `secs_from_now` seconds
+    /// from now in kernel time.
+    fn set_timer(
+        &mut self,
+        event: EventName,
+        secs_from_now: f64,
+        wall: f64,
+        args: Args,
+    ) -> AlarmId {
         let now = self.core.clock.now();
         self.core.now = now;
-        let due = now.saturating_add(secs_to_nanos(seconds));
+        let due = now.saturating_add(secs_to_nanos(secs_from_now));
         let me = self.frame.session;
         let caller_state = self.frame.active_event.clone();
         self.core.enqueue_timer(
             due,
+            wall,
             Event {
                 dest: me,
                 source: me,
@@ -41,12 +65,28 @@ impl KernelHandle<'_> {
         )
     }
 
+    fn set_alarm(&mut self, event: EventName, epoch: f64, args: Args) -> AlarmId {
+        let wall_now = self.core.clock.wall();
+        // An f64 epoch near 1.7e9 s resolves about 0.24 us: convert at
+        // microsecond precision, so `alarm(time() + 0.2)` and `delay(0.2)` set
+        // at the same moment fall due at the same instant.
+        let secs = ((epoch - wall_now) * 1e6).round() / 1e6;
+        self.set_timer(event, secs, epoch, args)
+    }
+
+    fn set_delay(&mut self, event: EventName, seconds: f64, args: Args) -> AlarmId {
+        let wall = self.core.clock.wall() + seconds;
+        self.set_timer(event, seconds, wall, args)
+    }
+
+    /// Removes this session's timers named `event`, however they were set.
     fn clear_timers_named(&mut self, event: &str) {
         let me = self.frame.session;
         let Some(entry) = self.core.entry(me) else {
             return;
         };
-        let ids: Vec<AlarmId> = entry.alarms.iter().copied().collect();
+        let mut ids: Vec<AlarmId> = entry.alarms.iter().copied().collect();
+        ids.sort();
         for id in ids {
             if self
                 .core
@@ -54,11 +94,38 @@ impl KernelHandle<'_> {
                 .alarm_name(id)
                 .is_some_and(|n| n.as_str() == event)
             {
-                if let Some((_, ev)) = self.core.queue.remove_alarm(id) {
-                    self.core.release(&ev);
+                if let Some(t) = self.core.queue.remove_alarm(id) {
+                    self.core.release(&t.ev);
                 }
             }
         }
+    }
+
+    /// Sets a timer at `epoch` (seconds since the Unix epoch) after removing
+    /// this session's timers with the same name (POE's
+    /// `alarm(event => $epoch, @args)`). A past time fires at the next
+    /// dispatch, ahead of queued posts.
+    pub fn alarm(&mut self, event: impl Into<EventName>, epoch: f64, args: Args) {
+        let event = event.into();
+        self.clear_timers_named(event.as_str());
+        self.set_alarm(event, epoch, args);
+    }
+
+    /// Removes this session's timers named `event` (POE's `alarm(event)`
+    /// without a time).
+    pub fn alarm_clear(&mut self, event: &str) {
+        self.clear_timers_named(event);
+    }
+
+    /// Adds a timer at `epoch`, leaving others of the same name (POE's
+    /// `alarm_add`).
+    pub fn alarm_add(&mut self, event: impl Into<EventName>, epoch: f64, args: Args) {
+        self.set_alarm(event.into(), epoch, args);
+    }
+
+    /// Adds a timer at `epoch` and returns its id (POE's `alarm_set`).
+    pub fn alarm_set(&mut self, event: impl Into<EventName>, epoch: f64, args: Args) -> AlarmId {
+        self.set_alarm(event.into(), epoch, args)
     }
 
     /// Sets a timer `seconds` from now after removing this session's
@@ -66,11 +133,11 @@ impl KernelHandle<'_> {
     pub fn delay(&mut self, event: impl Into<EventName>, seconds: f64, args: Args) {
         let event = event.into();
         self.clear_timers_named(event.as_str());
-        self.set_timer(event, seconds, args);
+        self.set_delay(event, seconds, args);
     }
 
     /// Removes this session's timers named `event` (POE's `delay(event)`
-    /// without a time).
+    /// without a time); the same as [`alarm_clear`](Self::alarm_clear).
     pub fn delay_clear(&mut self, event: &str) {
         self.clear_timers_named(event);
     }
@@ -78,12 +145,55 @@ impl KernelHandle<'_> {
     /// Adds a timer `seconds` from now, leaving others of the same name
     /// (POE's `delay_add`).
     pub fn delay_add(&mut self, event: impl Into<EventName>, seconds: f64, args: Args) {
-        self.set_timer(event.into(), seconds, args);
+        self.set_delay(event.into(), seconds, args);
     }
 
     /// Adds a timer `seconds` from now and returns its id (POE's `delay_set`).
     pub fn delay_set(&mut self, event: impl Into<EventName>, seconds: f64, args: Args) -> AlarmId {
-        self.set_timer(event.into(), seconds, args)
+        self.set_delay(event.into(), seconds, args)
+    }
+
+    /// Checks that `id` is a queued timer of this session.
+    fn own_alarm(&self, id: AlarmId) -> Result<(), Error> {
+        match self.core.queue.alarm_owner(id) {
+            None => Err(Error::NoSuchAlarm),
+            Some(owner) if owner != self.frame.session => {
+                Err(Error::NotPermitted("the alarm belongs to another session"))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Moves one of this session's timers by `delta` seconds (POE's
+    /// `alarm_adjust`) and returns its new due time (epoch seconds). It goes
+    /// after timers already due at the new time.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchAlarm`] for an unknown id, [`Error::NotPermitted`]
+    /// for another session's timer (POE: `undef` for both).
+    pub fn alarm_adjust(&mut self, id: AlarmId, delta: f64) -> Result<f64, Error> {
+        self.own_alarm(id)?;
+        let (key, timer) = self.core.queue.alarm(id).ok_or(Error::NoSuchAlarm)?;
+        let wall = timer.wall + delta;
+        let due = key.0.saturating_add(secs_to_nanos(delta));
+        self.core.queue.move_alarm(id, due, wall);
+        Ok(wall)
+    }
+
+    /// Moves one of this session's timers to `seconds` from now (POE's
+    /// `delay_adjust`) and returns its new due time (epoch seconds).
+    ///
+    /// # Errors
+    /// As [`alarm_adjust`](Self::alarm_adjust).
+    pub fn delay_adjust(&mut self, id: AlarmId, seconds: f64) -> Result<f64, Error> {
+        self.own_alarm(id)?;
+        let now = self.core.clock.now();
+        self.core.now = now;
+        let wall = self.core.clock.wall() + seconds;
+        self.core
+            .queue
+            .move_alarm(id, now.saturating_add(secs_to_nanos(seconds)), wall);
+        Ok(wall)
     }
 
     /// Removes one of this session's timers by id and returns it (POE's
@@ -93,21 +203,19 @@ impl KernelHandle<'_> {
     /// [`Error::NoSuchAlarm`] for an unknown id (ESRCH),
     /// [`Error::NotPermitted`] for another session's timer (EPERM).
     pub fn alarm_remove(&mut self, id: AlarmId) -> Result<RemovedAlarm, Error> {
-        let owner = self.core.queue.alarm_owner(id).ok_or(Error::NoSuchAlarm)?;
-        if owner != self.frame.session {
-            return Err(Error::NotPermitted("the alarm belongs to another session"));
-        }
-        let (key, ev) = self.core.queue.remove_alarm(id).ok_or(Error::NoSuchAlarm)?;
-        self.core.release(&ev);
+        self.own_alarm(id)?;
+        let timer = self.core.queue.remove_alarm(id).ok_or(Error::NoSuchAlarm)?;
+        self.core.release(&timer.ev);
         Ok(RemovedAlarm {
-            name: ev.name,
-            due: self.core.clock.to_epoch_secs(key.0),
-            args: ev.args,
+            name: timer.ev.name,
+            due: timer.wall,
+            args: timer.ev.args,
         })
     }
 
-    /// Removes all of this session's timers and returns them (POE's
-    /// `alarm_remove_all`).
+    /// Removes all of this session's timers and returns them in the order
+    /// they were set (POE's `alarm_remove_all`; POE flattens each record's
+    /// arguments into it, rpoe keeps them in `args`).
     pub fn alarm_remove_all(&mut self) -> Vec<RemovedAlarm> {
         let me = self.frame.session;
         let Some(entry) = self.core.entry(me) else {
