@@ -184,8 +184,8 @@ fn adjusted_timers_fire_early() {
         c.delay_adjust(d, 1.0).unwrap();
         c.alarm_adjust(a, -9.0).unwrap();
     });
-    kernel.run_until_idle();
-    kernel.advance(Duration::from_secs(2));
+    kernel.run_until_idle().unwrap();
+    kernel.advance(Duration::from_secs(2)).unwrap();
     // Both are due at exactly now+1 on the virtual clock; equal due times
     // keep the order in which they were (re)inserted: the delay first.
     assert_eq!(*log.borrow(), ["delay", "alarm"]);
@@ -215,7 +215,7 @@ fn advance_steps_through_deadlines() {
         })
         .create(&mut kernel)
         .unwrap();
-    kernel.advance(Duration::from_millis(2500));
+    kernel.advance(Duration::from_millis(2500)).unwrap();
     assert_eq!(*log.borrow(), ["a@1", "b@2"]);
     assert_eq!(kernel.now(), Duration::from_millis(2500));
     assert_eq!(kernel.next_deadline(), Some(Duration::from_secs(3)));

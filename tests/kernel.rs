@@ -248,7 +248,7 @@ fn terminal_signals_stop_unless_handled() {
             .create(&mut kernel)
             .unwrap();
         kernel.signal(parent, "TERM", args![]).unwrap();
-        kernel.run_one_timeslice(); // the signal is dispatched; IDLE would come next
+        kernel.run_one_timeslice().unwrap(); // the signal is dispatched; IDLE would come next
         let before_idle: Vec<String> = log.borrow().clone();
         if handled {
             assert_eq!(before_idle, ["c term TERM"]);
@@ -272,7 +272,9 @@ fn run_while_and_timeslices() {
         })
         .create(&mut kernel)
         .unwrap();
-    kernel.run_while(|k| k.with_heap::<u32, _>(id, |n| *n < 10).unwrap_or(false));
+    kernel
+        .run_while(|k| k.with_heap::<u32, _>(id, |n| *n < 10).unwrap_or(false))
+        .unwrap();
     assert_eq!(kernel.with_heap::<u32, _>(id, |n| *n), Some(10));
     assert_eq!(
         kernel.with_heap::<i64, _>(id, |n| *n),
@@ -280,7 +282,7 @@ fn run_while_and_timeslices() {
         "wrong heap type"
     );
     kernel.stop();
-    assert!(!kernel.run_one_timeslice());
+    assert!(!kernel.run_one_timeslice().unwrap());
 }
 
 /// Posts made by a session while it stops (in `_stop`) are dropped, as POE

@@ -179,7 +179,7 @@ fn postbacks_hold_their_session() {
     // One batch: the new session's initial GC check finds it held. (More
     // timeslices would wait forever, as POE does: nothing is queued and
     // only the postback holds the session.)
-    assert!(kernel.run_one_timeslice());
+    assert!(kernel.run_one_timeslice().unwrap());
     assert_eq!(kernel.session_count(), 1);
     assert!(stopped.borrow().is_empty(), "held by the postback");
     kept.borrow_mut().take();

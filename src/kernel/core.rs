@@ -7,6 +7,7 @@ use slab::Slab;
 
 use super::clock::Clock;
 use super::dispatch::DispatchHook;
+use super::exceptions::Fatal;
 use super::fxhash::FxBuild;
 use super::postback::Released;
 use super::queue::{Event, Kind, Queue};
@@ -75,6 +76,10 @@ pub struct Core {
     /// `stop()` was called inside a handler; done when the dispatch returns.
     pub(crate) stop_requested: Option<SessionId>,
     pub(crate) hook: Option<DispatchHook>,
+    /// Catch panics in handlers (POE's CATCH_EXCEPTIONS); default on.
+    pub(crate) catch_panics: bool,
+    /// A fatal panic that ends `run()`.
+    pub(crate) fatal: Option<Fatal>,
     /// Sessions with the `trace` option on (0: no lookup per dispatch).
     pub(crate) traced_sessions: usize,
     /// Dropped postbacks and callbacks, to release (see postback.rs).
@@ -111,6 +116,8 @@ impl Core {
             hook: None,
             released: Released::default(),
             traced_sessions: 0,
+            catch_panics: true,
+            fatal: None,
             extref_total: 0,
             handle_total: 0,
         }

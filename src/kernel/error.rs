@@ -60,6 +60,17 @@ pub enum Error {
     NoSuchTag(String),
     /// An argument the call cannot accept (POE: `EINVAL`).
     InvalidArgument(&'static str),
+    /// A handler panicked (POE: it died). For a `call`, the panic was
+    /// caught and became a DIE signal; from `run()`, nobody handled that
+    /// signal, or the panic was fatal (in `_stop` or a DIE watcher).
+    Panicked {
+        /// The session whose handler panicked.
+        session: SessionId,
+        /// The event it was handling.
+        event: String,
+        /// The panic message (POE's `$@`).
+        message: String,
+    },
     /// A missing or mistyped event argument, so that handlers returning
     /// `Result<_, rpoe::Error>` can use `?` on both kinds of failure.
     Arg(ArgError),
@@ -81,7 +92,7 @@ impl Error {
             | Error::NoSuchTag(_) => 3, // ESRCH
             Error::NoHandler { .. } => 38, // ENOSYS
             Error::Reentrant { .. } => 35, // EDEADLK
-            Error::Handler { .. } => 0,
+            Error::Handler { .. } | Error::Panicked { .. } => 0,
             Error::AliasInUse { .. } => 17, // EEXIST
             Error::NotPermitted(_) => 1,    // EPERM
             Error::NoStartState | Error::InvalidArgument(_) | Error::Arg(_) => 22, // EINVAL
@@ -109,6 +120,14 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "handler for '{event}' in session {session} failed: {source}"
+            ),
+            Error::Panicked {
+                session,
+                event,
+                message,
+            } => write!(
+                f,
+                "handler for '{event}' in session {session} panicked: {message}"
             ),
             Error::AliasInUse { alias, owner } => {
                 write!(f, "alias '{alias}' is in use by session {owner}")

@@ -12,6 +12,7 @@ mod ctx;
 mod dispatch;
 mod error;
 mod event_name;
+mod exceptions;
 mod fxhash;
 mod lifecycle;
 mod options;
@@ -111,9 +112,9 @@ impl Kernel {
     ///     .inline_state("tick", |ctx, _| *ctx.heap += 1)
     ///     .create(&mut kernel)
     ///     .unwrap();
-    /// kernel.run_until_idle();
+    /// kernel.run_until_idle().unwrap();
     /// assert_eq!(kernel.next_deadline(), Some(Duration::from_secs(3600)));
-    /// kernel.advance(Duration::from_secs(3599));
+    /// kernel.advance(Duration::from_secs(3599)).unwrap();
     /// assert_eq!(kernel.session_count(), 1);   // not yet
     /// kernel.run().unwrap();                   // jumps the last second
     /// assert_eq!(kernel.now(), Duration::from_secs(3600));
@@ -144,7 +145,10 @@ impl Kernel {
 
     /// Dispatches everything due now, batch after batch, without waiting
     /// and without declaring the kernel idle; returns when nothing is due.
-    pub fn run_until_idle(&mut self) {
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    pub fn run_until_idle(&mut self) -> Result<(), Error> {
         loop {
             self.handle_stop_request();
             let now = self.core.clock.now();
@@ -154,17 +158,22 @@ impl Kernel {
                 break;
             }
             self.dispatch_batch();
+            self.check_fatal()?;
         }
+        Ok(())
     }
 
     /// Moves a virtual clock forward by `by`, firing every deadline on the
     /// way in order (timers set by handlers during the advance included),
     /// with everything they queue dispatched at its own time.
     ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    ///
     /// # Panics
     /// On a kernel built with [`Kernel::new`]: the system clock cannot be
     /// moved.
-    pub fn advance(&mut self, by: Duration) {
+    pub fn advance(&mut self, by: Duration) -> Result<(), Error> {
         assert!(
             self.core.clock.is_manual(),
             "Kernel::advance needs a kernel built with Kernel::new_virtual"
@@ -175,14 +184,14 @@ impl Kernel {
             .now()
             .saturating_add(by.as_nanos().min(i64::MAX as u128) as i64);
         loop {
-            self.run_until_idle();
+            self.run_until_idle()?;
             match self.core.queue.next_timer() {
                 Some(due) if due <= target => self.core.clock.set(due),
                 _ => break,
             }
         }
         self.core.clock.set(target);
-        self.run_until_idle();
+        self.run_until_idle()
     }
 
     /// The kernel's methods as seen from outside any handler: SESSION and
@@ -219,6 +228,7 @@ impl Kernel {
     ) -> Result<Value, Error> {
         let result = self.handle().call(target, event, args);
         self.handle_stop_request();
+        self.check_fatal()?;
         result
     }
 
@@ -286,28 +296,76 @@ impl Kernel {
     /// afterwards; session ids keep counting.
     ///
     /// # Errors
-    /// Reserved for failures that end the loop; none yet.
+    /// [`Error::Panicked`] when a handler panicked and no DIE watcher
+    /// handled it, or the panic was fatal (in `_stop` or in a DIE watcher):
+    /// every session has been stopped by then. With
+    /// [`catch_panics(false)`](Self::catch_panics) the panic itself
+    /// propagates instead, after the sessions are stopped.
     pub fn run(&mut self) -> Result<(), Error> {
-        while self.run_one_timeslice() {}
+        while self.run_one_timeslice()? {}
         Ok(())
+    }
+
+    /// Whether panics in handlers are caught and turned into DIE signals
+    /// (POE's `CATCH_EXCEPTIONS`, on by default). Off, a panic stops every
+    /// session and then propagates out of [`run`](Self::run).
+    pub fn catch_panics(&mut self, on: bool) {
+        self.core.catch_panics = on;
+    }
+
+    /// Ends the run if a panic was fatal: stops every session, then returns
+    /// the error (or resumes the panic when catching is off).
+    #[inline]
+    fn check_fatal(&mut self) -> Result<(), Error> {
+        if self.core.fatal.is_none() {
+            return Ok(());
+        }
+        self.end_fatal()
+    }
+
+    #[cold]
+    fn end_fatal(&mut self) -> Result<(), Error> {
+        stop_all(&mut self.core, SessionId::KERNEL);
+        self.core.queue.clear();
+        let Some(fatal) = self.core.fatal.take() else {
+            return Ok(());
+        };
+        if let Some(payload) = fatal.payload {
+            std::panic::resume_unwind(payload);
+        }
+        Err(Error::Panicked {
+            session: fatal.session,
+            event: fatal.event,
+            message: fatal.message,
+        })
     }
 
     /// Runs timeslices while `condition` holds and sessions remain (POE's
     /// `run_while(\$flag)`).
-    pub fn run_while(&mut self, mut condition: impl FnMut(&mut Kernel) -> bool) {
-        while condition(self) && self.run_one_timeslice() {}
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    pub fn run_while(
+        &mut self,
+        mut condition: impl FnMut(&mut Kernel) -> bool,
+    ) -> Result<(), Error> {
+        while condition(self) && self.run_one_timeslice()? {}
+        Ok(())
     }
 
     /// One turn of the loop (POE's `run_one_timeslice`): queue IDLE if
     /// there is nothing to do, wait for the next due event, dispatch every
-    /// event due when the batch began, then collect garbage. Returns `false`
-    /// (doing nothing) when no session is left.
-    pub fn run_one_timeslice(&mut self) -> bool {
+    /// event due when the batch began, then collect garbage. Returns
+    /// `Ok(false)` (doing nothing) when no session is left.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    pub fn run_one_timeslice(&mut self) -> Result<bool, Error> {
         self.handle_stop_request();
         self.core.drain_released();
         if self.core.session_count() == 0 {
             self.core.queue.clear();
-            return false;
+            return Ok(false);
         }
         if self.core.is_idle() {
             signals::enqueue(
@@ -321,11 +379,13 @@ impl Kernel {
         }
         self.wait_for_work();
         self.dispatch_batch();
-        true
+        self.check_fatal()?;
+        Ok(true)
     }
 
     /// Dispatches everything due now and queued before now (later posts
     /// wait for the next batch, as in POE), then collects garbage.
+    #[inline]
     fn dispatch_batch(&mut self) {
         let core = &mut self.core;
         if core.queue.has_timers() {
@@ -336,6 +396,9 @@ impl Kernel {
             dispatch_queued(core, ev);
             if let Some(by) = core.stop_requested.take() {
                 stop_all(core, by);
+            }
+            if core.fatal.is_some() {
+                return;
             }
         }
         core.drain_released();

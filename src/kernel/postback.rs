@@ -158,10 +158,16 @@ impl Callback {
 
 impl Core {
     /// Releases the references of dropped postbacks and callbacks.
+    #[inline]
     pub(crate) fn drain_released(&mut self) {
         if self.released.borrow().is_empty() {
             return;
         }
+        self.release_dropped();
+    }
+
+    #[cold]
+    fn release_dropped(&mut self) {
         let released = std::mem::take(&mut *self.released.borrow_mut());
         for sid in released {
             // A session that has stopped already took its references along.

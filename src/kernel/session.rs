@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::core::Core;
 use super::ctx::{Ctx, Frame, KernelHandle};
+use super::exceptions::{guarded, Who};
 use super::fxhash::FxBuild;
 use super::lifecycle;
 use super::{Args, Error, EventName, HandlerError, HandlerReturn, SessionId, Value};
@@ -173,7 +174,16 @@ pub(crate) trait AnySession {
 
 impl<H: 'static> AnySession for Body<H> {
     fn dispatch(&mut self, core: &mut Core, frame: Frame, args: Args) -> Result<Value, Error> {
-        dispatch_with(&mut self.heap, &self.states, core, frame, args)
+        let (heap, states) = (&mut self.heap, &self.states);
+        let who = Who {
+            session: frame.session,
+            sender: frame.sender,
+            state: frame.state.clone(),
+            caller_state: frame.caller_state.clone(),
+        };
+        guarded(core, who, move |core| {
+            dispatch_with(heap, states, core, frame, args)
+        })
     }
     fn has_state(&self, name: &str) -> bool {
         self.states.contains_key(name)

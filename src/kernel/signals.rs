@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use super::core::Core;
 use super::ctx::{Frame, KernelHandle};
 use super::dispatch::deliver;
+use super::exceptions;
 use super::lifecycle::stop_session;
 use super::queue::{Event, Kind};
-use super::{Args, Error, EventName, SessionId, Target};
+use super::{Args, Error, EventName, SessionId, Target, Value};
 use crate::args;
 
 /// Watchers by signal name, then by session.
@@ -23,9 +24,17 @@ pub(crate) struct Signals {
     watchers: HashMap<String, BTreeMap<SessionId, (EventName, Args)>>,
     /// `sig_handled` was called during the current signal dispatch.
     handled: bool,
+    /// A DIE signal's watchers are running (a panic there is fatal); the
+    /// error it carries.
+    in_die: Option<String>,
 }
 
 impl Signals {
+    /// The error of the DIE signal whose watchers are running, if any.
+    pub fn dispatching_die(&self) -> Option<&str> {
+        self.in_die.as_deref()
+    }
+
     pub fn remove_session(&mut self, sid: SessionId) {
         self.watchers.retain(|_, by_session| {
             by_session.remove(&sid);
@@ -99,6 +108,10 @@ pub(crate) fn dispatch(core: &mut Core, ev: Event) {
     }
 
     core.signals.handled = false;
+    core.signals.in_die = (name == "DIE").then(|| match ev.args.value(0) {
+        Some(Value::Map(m)) => m.get("error_str").map(Value::to_string).unwrap_or_default(),
+        _ => String::new(),
+    });
     if core
         .signals
         .watchers
@@ -130,6 +143,10 @@ pub(crate) fn dispatch(core: &mut Core, ev: Event) {
     }
     let handled = core.signals.handled;
     core.signals.handled = false;
+    core.signals.in_die = None;
+    if name == "DIE" && !handled {
+        exceptions::unhandled_die(core, target, &ev.args);
+    }
 
     let class = class(name);
     if class == Class::NonMaskable || (class == Class::Terminal && !handled) {
