@@ -33,7 +33,7 @@ pub(crate) struct Entry {
     /// Watched I/O handles (filled in by the I/O layer).
     pub handles: u32,
     /// Timers of this session, for removal when it stops.
-    pub alarms: HashSet<AlarmId>,
+    pub alarms: HashSet<AlarmId, FxBuild>,
     /// Marked for the next GC sweep.
     /// Session options (`trace`, `default`, the program's own).
     pub options: BTreeMap<String, Value>,

@@ -54,7 +54,7 @@ pub(crate) fn create(
         aliases: Vec::new(),
         extrefs: Vec::new(),
         handles: 0,
-        alarms: HashSet::new(),
+        alarms: HashSet::default(),
         options: options
             .into_iter()
             .map(|(k, v)| (k, normalise(v)))

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use super::fxhash::FxBuild;
 use super::{Args, EventName, SessionId};
 
 /// A timer's id, as returned by `delay_set` (POE's alarm id).
@@ -73,7 +74,7 @@ pub(crate) struct Queue {
     posts: VecDeque<(Key, Event)>,
     timers: BTreeMap<Key, Timer>,
     /// Alarm id -> its current key in `timers`.
-    alarms: HashMap<AlarmId, Key>,
+    alarms: HashMap<AlarmId, Key, FxBuild>,
     next_seq: u64,
 }
 

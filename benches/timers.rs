@@ -1,0 +1,283 @@
+//! Timer benchmarks: rpoe's alarm/delay family against plain-Rust floors
+//! (a `BTreeMap` keyed by `(due, seq)` with an id index, and a
+//! `BinaryHeap`), in the same run, and against Perl POE when `perl -MPOE`
+//! works (benches/timers_poe.pl).
+//!
+//! Shapes:
+//! - `rearm/N`: remove one timer and set it again (an idle timeout re-armed
+//!   on every input) with N = 0, 2, 2000 other timers pending;
+//! - `insert_1M`: set (and remove again) one timer with 1,000,000 pending;
+//! - `fire_1M`: set 1,000,000 timers at random times, then fire them all
+//!   on the virtual clock.
+//!
+//! Run with `cargo bench --bench timers`; criterion's report comes first,
+//! then a table of medians over interleaved rounds, with ratios.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::hint::black_box;
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion};
+use rpoe::{args, AlarmId, Ctx, Kernel, Session, ARG0};
+
+/// Deterministic pseudo-random due times (an LCG), the same for everyone.
+fn due_times(n: usize) -> Vec<f64> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 11) as f64 / (1u64 << 53) as f64 * 3600.0
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Heap {
+    timer: Option<AlarmId>,
+}
+
+/// A virtual kernel with one session holding `pending` far-away timers.
+fn kernel_with(pending: usize) -> (Kernel, rpoe::SessionId) {
+    let mut kernel = Kernel::new_virtual(0.0).unwrap();
+    let id = Session::new(Heap::default())
+        .args(args![pending])
+        .inline_state("_start", |ctx: &mut Ctx<Heap>, args| {
+            ctx.alias_set("bench").unwrap();
+            let n: usize = args.get(ARG0).unwrap();
+            for i in 0..n {
+                ctx.delay_set("filler", 7200.0 + i as f64, args![]);
+            }
+            ctx.heap.timer = Some(ctx.kernel.delay_set("timeout", 600.0, args![]));
+        })
+        .inline_state("rearm", |ctx, args| {
+            let m: u64 = args.get(ARG0).unwrap();
+            for _ in 0..m {
+                let old = ctx.heap.timer.take().unwrap();
+                ctx.kernel.alarm_remove(old).unwrap();
+                ctx.heap.timer = Some(ctx.kernel.delay_set("timeout", 600.0, args![]));
+            }
+        })
+        .inline_state("insert", |ctx, args| {
+            let m: u64 = args.get(ARG0).unwrap();
+            for _ in 0..m {
+                let id = ctx.kernel.delay_set("one", 1800.0, args![]);
+                black_box(ctx.kernel.alarm_remove(id).unwrap());
+            }
+        })
+        .create(&mut kernel)
+        .unwrap();
+    (kernel, id)
+}
+
+/// Runs `m` operations of `event` on a prepared kernel; time per operation.
+fn rpoe_ops(kernel: &mut Kernel, event: &'static str, m: u64) -> Duration {
+    kernel.post("bench", event, args![m]).unwrap();
+    let t = Instant::now();
+    kernel.run_until_idle().unwrap();
+    t.elapsed() / m as u32
+}
+
+fn rpoe_fire(n: usize) -> Duration {
+    let mut kernel = Kernel::new_virtual(0.0).unwrap();
+    let fired = Rc::new(RefCell::new(0u64));
+    let times = due_times(n);
+    let t = Instant::now();
+    Session::new(fired.clone())
+        .inline_state("_start", move |ctx, _| {
+            for &d in &times {
+                ctx.delay_add("tick", d, args![]);
+            }
+        })
+        .inline_state("tick", |ctx, _| *ctx.heap.borrow_mut() += 1)
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    let e = t.elapsed();
+    assert_eq!(*fired.borrow(), n as u64);
+    e / n as u32
+}
+
+/// The BTreeMap floor: what a timer wheel-less loop must do at least.
+#[derive(Default)]
+struct Floor {
+    timers: BTreeMap<(u64, u64), u64>,
+    index: HashMap<u64, (u64, u64)>,
+    seq: u64,
+}
+
+impl Floor {
+    fn set(&mut self, due: u64) -> u64 {
+        self.seq += 1;
+        self.timers.insert((due, self.seq), self.seq);
+        self.index.insert(self.seq, (due, self.seq));
+        self.seq
+    }
+    fn remove(&mut self, id: u64) {
+        let key = self.index.remove(&id).unwrap();
+        self.timers.remove(&key);
+    }
+}
+
+fn floor_with(pending: usize) -> (Floor, u64) {
+    let mut f = Floor::default();
+    for i in 0..pending {
+        f.set(7_200_000 + i as u64);
+    }
+    let id = f.set(600_000);
+    (f, id)
+}
+
+fn floor_rearm(f: &mut Floor, id: &mut u64, m: u64) -> Duration {
+    let t = Instant::now();
+    for _ in 0..m {
+        f.remove(*id);
+        *id = f.set(600_000);
+    }
+    t.elapsed() / m as u32
+}
+
+fn floor_insert(f: &mut Floor, m: u64) -> Duration {
+    let t = Instant::now();
+    for _ in 0..m {
+        let id = f.set(1_800_000);
+        f.remove(id);
+    }
+    t.elapsed() / m as u32
+}
+
+fn heap_fire(n: usize) -> Duration {
+    let times = due_times(n);
+    let t = Instant::now();
+    let mut heap = BinaryHeap::with_capacity(n);
+    for (i, &d) in times.iter().enumerate() {
+        heap.push(std::cmp::Reverse(((d * 1e9) as u64, i)));
+    }
+    let mut fired = 0u64;
+    while let Some(x) = heap.pop() {
+        black_box(x);
+        fired += 1;
+    }
+    assert_eq!(fired, n as u64);
+    t.elapsed() / n as u32
+}
+
+fn benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("timers");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for pending in [0usize, 2, 2000] {
+        let (mut k, _) = kernel_with(pending);
+        k.run_until_idle().unwrap();
+        g.bench_function(format!("rearm/{pending}/rpoe"), |b| {
+            b.iter_custom(|iters| rpoe_ops(&mut k, "rearm", iters.max(1)) * iters.max(1) as u32)
+        });
+        let (mut f, mut id) = floor_with(pending);
+        g.bench_function(format!("rearm/{pending}/btreemap"), |b| {
+            b.iter_custom(|iters| floor_rearm(&mut f, &mut id, iters.max(1)) * iters.max(1) as u32)
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(criterion_benches, benches);
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ns(d: Duration) -> f64 {
+    d.as_nanos() as f64
+}
+
+/// Perl POE's figures from benches/timers_poe.pl, if POE is installed.
+fn perl_poe() -> Option<HashMap<String, f64>> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/timers_poe.pl");
+    let out = Command::new("perl").arg(script).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                Some((k.to_owned(), v.trim().parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+fn table() {
+    const ROUNDS: usize = 5;
+    println!("\nTimers: rpoe vs plain-Rust floors, {ROUNDS} interleaved rounds, median ns per operation:");
+    let poe = perl_poe();
+    println!(
+        "{:<16} {:>10} {:>12} {:>7} {:>12} {:>9}",
+        "shape", "rpoe", "floor", "ratio", "perl POE", "POE/rpoe"
+    );
+    let row = |name: &str, floor_name: &str, r: Duration, f: Duration| {
+        let p = poe.as_ref().and_then(|p| p.get(name).copied());
+        println!(
+            "{:<16} {:>10.1} {:>12} {:>6.2}x {:>12} {:>9}",
+            name,
+            ns(r),
+            format!("{:.1} {floor_name}", ns(f)),
+            ns(r) / ns(f),
+            p.map_or("skipped".to_owned(), |p| format!("{p:.0}")),
+            p.map_or("-".to_owned(), |p| format!("{:.0}x", p / ns(r)))
+        );
+    };
+    for pending in [0usize, 2, 2000] {
+        let (mut k, _) = kernel_with(pending);
+        k.run_until_idle().unwrap();
+        let (mut f, mut id) = floor_with(pending);
+        let (mut r, mut fl) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            r.push(rpoe_ops(&mut k, "rearm", 100_000));
+            fl.push(floor_rearm(&mut f, &mut id, 100_000));
+        }
+        row(&format!("rearm/{pending}"), "btree", median(r), median(fl));
+    }
+    {
+        let (mut k, _) = kernel_with(1_000_000);
+        k.run_until_idle().unwrap();
+        let (mut f, _) = floor_with(1_000_000);
+        let (mut r, mut fl) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            r.push(rpoe_ops(&mut k, "insert", 100_000));
+            fl.push(floor_insert(&mut f, 100_000));
+        }
+        row("insert_1M", "btree", median(r), median(fl));
+    }
+    let (mut r, mut fl) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        r.push(rpoe_fire(1_000_000));
+        fl.push(heap_fire(1_000_000));
+    }
+    row("fire_1M", "binheap", median(r), median(fl));
+    if poe.is_none() {
+        println!("(perl POE: skipped, `perl benches/timers_poe.pl` did not run; apt-get install libpoe-perl)");
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--test") {
+        let (mut k, _) = kernel_with(10);
+        k.run_until_idle().unwrap();
+        rpoe_ops(&mut k, "rearm", 10);
+        rpoe_ops(&mut k, "insert", 10);
+        rpoe_fire(1000);
+        heap_fire(1000);
+        return;
+    }
+    criterion_benches();
+    Criterion::default().configure_from_args().final_summary();
+    table();
+}
