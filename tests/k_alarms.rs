@@ -248,3 +248,51 @@ fn rearming_keeps_storage_flat() {
     assert_eq!(kernel.now(), Duration::from_secs(3600));
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// k_alarms queue order: 600 pseudo-random alarms at epochs 1..299 mixed
+/// with named ones; three at 25 (the first and last adjusted by -/+0.01),
+/// three at 205 adjusted to 204.99 / 205 / 205.01, and one every 25 from 50
+/// to 350. Clearing the random ones by name leaves the named ones, which
+/// (all past-due) fire in due order, equal times in the order set.
+#[test]
+fn queue_order_survives_mass_clearing() {
+    let out = run(|c| {
+        let mut x: u64 = 12345;
+        let mut random = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            1.0 + ((x >> 33) % 299) as f64
+        };
+        for _ in 0..300 {
+            let t = random();
+            c.alarm_add("random", t, args![]);
+        }
+        let a = c.alarm_set("ring", 25.0, args!["025_1"]);
+        c.alarm_set("ring", 25.0, args!["025_2"]);
+        let b = c.alarm_set("ring", 25.0, args!["025_3"]);
+        c.alarm_adjust(a, -0.01).unwrap();
+        c.alarm_adjust(b, 0.01).unwrap();
+        for t in (50..=350).step_by(25) {
+            c.alarm_add("ring", t as f64, args![format!("{t:03}")]);
+            let t = random();
+            c.alarm_add("random", t, args![]);
+        }
+        let lo = c.alarm_set("ring", 205.0, args!["204"]);
+        c.alarm_set("ring", 205.0, args!["205"]);
+        let hi = c.alarm_set("ring", 205.0, args!["206"]);
+        c.alarm_adjust(lo, -0.01).unwrap();
+        c.alarm_adjust(hi, 0.01).unwrap();
+        for _ in 0..287 {
+            let t = random();
+            c.alarm_add("random", t, args![]);
+        }
+        c.alarm_clear("random");
+        assert_eq!(c.get_event_count(), 19);
+    });
+    assert_eq!(
+        out,
+        [
+            "025_1", "025_2", "025_3", "050", "075", "100", "125", "150", "175", "200", "204",
+            "205", "206", "225", "250", "275", "300", "325", "350"
+        ]
+    );
+}

@@ -114,3 +114,39 @@ fn session_without_alias_gets_neither() {
     let c = counts.borrow();
     assert_eq!((c.idle, c.zombie, c.stopped), (0, 0, true));
 }
+
+/// k_signals' nested-session case: a session with alias 'server', created
+/// inside another session, answers a post; the kernel does not go idle
+/// while the exchange is under way, and then everything ends.
+#[test]
+fn nested_aliased_server_answers_without_premature_idle() {
+    let mut kernel = Kernel::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::<String>::new()));
+    Session::new(log.clone())
+        .inline_state("_start", |ctx, _| {
+            Session::new(())
+                .inline_state("_start", |ctx, _| ctx.alias_set("server").unwrap())
+                .inline_state("ask", |ctx, _| {
+                    let sender = ctx.sender();
+                    ctx.post(sender, "answer", args!["42"]).unwrap();
+                    ctx.alias_remove("server").unwrap();
+                })
+                .create(ctx)
+                .unwrap();
+            ctx.sig("IDLE", "idle");
+            ctx.delay("ask", 0.01, args![]);
+        })
+        .inline_state("ask", |ctx, _| ctx.post("server", "ask", args![]).unwrap())
+        .inline_state("answer", |ctx, args| {
+            ctx.heap.borrow_mut().push(args.get::<String>(0).unwrap())
+        })
+        .inline_state("idle", |ctx, _| ctx.heap.borrow_mut().push("IDLE".into()))
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(
+        *log.borrow(),
+        ["42"],
+        "no IDLE before the answer, none after (nothing holds the sessions)"
+    );
+}

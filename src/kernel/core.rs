@@ -9,6 +9,7 @@ use super::clock::Clock;
 use super::dispatch::DispatchHook;
 use super::exceptions::Fatal;
 use super::fxhash::FxBuild;
+use super::os_signals::OsSignals;
 use super::postback::Released;
 use super::queue::{Event, Kind, Queue};
 use super::session::AnySession;
@@ -32,6 +33,8 @@ pub(crate) struct Entry {
     pub extrefs: Vec<(String, u32)>,
     /// Watched I/O handles (filled in by the I/O layer).
     pub handles: u32,
+    /// Child pids this session awaits (`sig_child`).
+    pub child_pids: u32,
     /// Timers of this session, for removal when it stops.
     pub alarms: HashSet<AlarmId, FxBuild>,
     /// Marked for the next GC sweep.
@@ -53,6 +56,7 @@ impl Entry {
             + self.aliases.len()
             + self.extrefs.len()
             + self.handles as usize
+            + self.child_pids as usize
     }
 }
 
@@ -73,6 +77,8 @@ pub struct Core {
     /// Kernel time cached for the current batch, used to stamp posts.
     pub(crate) now: i64,
     pub(crate) signals: Signals,
+    /// OS signals and `sig_child` watches.
+    pub(crate) os: OsSignals,
     /// `stop()` was called inside a handler; done when the dispatch returns.
     pub(crate) stop_requested: Option<SessionId>,
     pub(crate) hook: Option<DispatchHook>,
@@ -100,7 +106,7 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    pub(crate) fn new(clock: Clock) -> Self {
+    pub(crate) fn new(clock: Clock, os: OsSignals) -> Self {
         Core {
             sessions: Slab::new(),
             next_id: 0,
@@ -112,6 +118,7 @@ impl Core {
             now: clock.now(),
             clock,
             signals: Signals::default(),
+            os,
             stop_requested: None,
             hook: None,
             released: Released::default(),

@@ -54,6 +54,7 @@ pub(crate) fn create(
         aliases: Vec::new(),
         extrefs: Vec::new(),
         handles: 0,
+        child_pids: 0,
         alarms: HashSet::default(),
         options: options
             .into_iter()
@@ -195,6 +196,7 @@ fn free(core: &mut Core, sid: SessionId) {
     }
     core.handle_total -= entry.handles as usize;
     core.signals.remove_session(sid);
+    core.os.remove_session(sid);
     if entry.events_to > 0 || entry.events_from > 0 {
         // Events to it and from it are dropped, even those `_stop` posted.
         for ev in core

@@ -16,6 +16,7 @@ mod exceptions;
 mod fxhash;
 mod lifecycle;
 mod options;
+mod os_signals;
 mod postback;
 mod queue;
 mod refcount;
@@ -49,6 +50,7 @@ use self::core::Core;
 use self::ctx::Frame;
 use self::dispatch::dispatch_queued;
 use self::lifecycle::{gc_sweep, stop_all};
+use self::os_signals::OsSignals;
 use self::session::sealed::{Active, Sealed};
 
 /// POE's kernel: the event loop that owns every session.
@@ -87,9 +89,16 @@ impl Kernel {
     /// # Errors
     /// The OS error if the poller (epoll, kqueue) cannot be created.
     pub fn new() -> io::Result<Kernel> {
+        Self::with_clock(Clock::system())
+    }
+
+    fn with_clock(clock: Clock) -> io::Result<Kernel> {
+        os_signals::ignore_sigpipe();
+        let poll = mio::Poll::new()?;
+        let os = OsSignals::new(poll.registry().try_clone()?);
         Ok(Kernel {
-            core: Core::new(Clock::system()),
-            poll: mio::Poll::new()?,
+            core: Core::new(clock, os),
+            poll,
             events: mio::Events::with_capacity(256),
         })
     }
@@ -123,11 +132,7 @@ impl Kernel {
     /// # Errors
     /// The OS error if the poller cannot be created.
     pub fn new_virtual(wall_start: f64) -> io::Result<Kernel> {
-        Ok(Kernel {
-            core: Core::new(Clock::manual(wall_start)),
-            poll: mio::Poll::new()?,
-            events: mio::Events::with_capacity(256),
-        })
+        Self::with_clock(Clock::manual(wall_start))
     }
 
     /// Kernel time: how long since the kernel was built (real or virtual).
@@ -414,7 +419,10 @@ impl Kernel {
     /// Sleeps in the poller until the head of the queue is due.
     fn wait_for_work(&mut self) {
         let core = &mut self.core;
-        if core.queue.has_posts() && core.handle_total == 0 {
+        // Real I/O forbids jumping virtual time; OS signals only need a look.
+        let io_watched = core.handle_total > 0;
+        let watching = io_watched || core.os.active();
+        if core.queue.has_posts() && !watching {
             return; // a post is due now and there is no I/O to look at
         }
         let timeout = match core.queue.head() {
@@ -427,7 +435,7 @@ impl Kernel {
                 None
             }
             Some((due, _)) if due <= core.now => Some(Duration::ZERO),
-            Some((due, _)) if core.clock.is_manual() && core.handle_total == 0 => {
+            Some((due, _)) if core.clock.is_manual() && !io_watched => {
                 // Virtual time with no real I/O to wait for: jump.
                 core.clock.set(due);
                 core.now = core.clock.now();
@@ -440,7 +448,7 @@ impl Kernel {
                 ))
             }
         };
-        if timeout == Some(Duration::ZERO) && core.handle_total == 0 {
+        if timeout == Some(Duration::ZERO) && !watching {
             return;
         }
         loop {
@@ -453,6 +461,7 @@ impl Kernel {
                 }
             }
         }
+        self.core.os_deliver();
     }
 }
 

@@ -30,6 +30,11 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
+    /// Whether any session watches signal `name`.
+    pub fn is_watched(&self, name: &str) -> bool {
+        self.watchers.get(name).is_some_and(|w| !w.is_empty())
+    }
+
     /// The error of the DIE signal whose watchers are running, if any.
     pub fn dispatching_die(&self) -> Option<&str> {
         self.in_die.as_deref()
@@ -171,7 +176,10 @@ impl Core {
     /// POE's `_test_if_kernel_is_idle`: nothing queued, nothing watched, no
     /// extra references.
     pub(crate) fn is_idle(&self) -> bool {
-        self.queue.len() == 0 && self.handle_total == 0 && self.extref_total == 0
+        self.queue.len() == 0
+            && self.handle_total == 0
+            && self.extref_total == 0
+            && self.os.awaited() == 0
     }
 }
 
@@ -194,6 +202,7 @@ impl KernelHandle<'_> {
             .entry(name.to_owned())
             .or_default()
             .insert(me, (event.into(), args));
+        self.core.os_watch(name);
     }
 
     /// Stops watching signal `name` (POE's `sig(NAME)` / `sig(NAME => undef)`).
