@@ -10,18 +10,9 @@
 
 #[macro_use]
 pub(crate) mod common;
-use common::sname;
+use common::{defined, sname};
 
 use rpoe::{args, Error, Kernel, Session, Value, ARG0, ARG1};
-
-/// `defined(...) ? 'defined' : 'undef'` for a call's or post's result.
-fn defined<T>(r: &Result<T, Error>) -> &'static str {
-    if r.is_ok() {
-        "defined"
-    } else {
-        "undef"
-    }
-}
 
 /// `$! == ESRCH ? 1 : 0`.
 fn is_esrch<T>(r: &Result<T, Error>) -> i32 {

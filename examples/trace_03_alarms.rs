@@ -12,19 +12,11 @@
 
 #[macro_use]
 pub(crate) mod common;
+use common::defined;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rpoe::{args, AlarmId, Error, Kernel, Session, Value, ARG0};
-
-/// `defined(...) ? 'defined' : 'undef'`.
-fn defined<T>(r: &Result<T, Error>) -> &'static str {
-    if r.is_ok() {
-        "defined"
-    } else {
-        "undef"
-    }
-}
 
 /// The other session's alarm, which the main session tries to touch.
 #[derive(Default)]

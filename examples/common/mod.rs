@@ -38,6 +38,16 @@ pub fn sname(s: SessionId) -> String {
     }
 }
 
+/// Perl's `defined(...) ? 'defined' : 'undef'` for a kernel call's result.
+#[allow(dead_code)]
+pub fn defined<T>(r: &Result<T, rpoe::Error>) -> &'static str {
+    if r.is_ok() {
+        "defined"
+    } else {
+        "undef"
+    }
+}
+
 /// The Perl scripts' `T(...)`: one line of the trace.
 macro_rules! T {
     ($($arg:tt)*) => { common::line(format!($($arg)*)) };
