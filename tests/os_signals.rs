@@ -133,10 +133,41 @@ fn sig_child_reaps_every_child() {
     assert_eq!(*chld_count.borrow(), 8, "sig(CHLD) saw every child");
 }
 
+/// k_signals: eight sleeping children killed with INT; each watch reports
+/// a status whose low bits are the signal (2), and sig(CHLD) counts eight.
+fn killed_children_are_reaped() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut kernel = Kernel::new().unwrap();
+    let statuses: Rc<RefCell<Vec<i64>>> = Rc::default();
+    let chld = Rc::new(RefCell::new(0));
+    let count = chld.clone();
+    Session::new(statuses.clone())
+        .inline_state("_start", move |ctx, _| {
+            ctx.sig("CHLD", "any_child");
+            for _ in 0..8 {
+                #[allow(clippy::zombie_processes)] // the kernel reaps it
+                let child = Command::new("sleep").arg("30").spawn().unwrap();
+                ctx.sig_child(child.id(), "child_done", args![]);
+                kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+            }
+        })
+        .inline_state("child_done", |ctx, args| {
+            ctx.heap.borrow_mut().push(args.get::<i64>(ARG2).unwrap());
+        })
+        .inline_state("any_child", move |_, _| *chld.borrow_mut() += 1)
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*statuses.borrow(), vec![SIGINT as i64; 8]);
+    assert_eq!(*count.borrow(), 8);
+}
+
 #[test]
 fn os_signals_in_order() {
     sigpipe_is_harmless();
     raised_signals_reach_watchers();
     unhandled_os_term_stops_everything();
     sig_child_reaps_every_child();
+    killed_children_are_reaped();
 }
