@@ -12,6 +12,7 @@ use super::fxhash::FxBuild;
 use super::os_signals::OsSignals;
 use super::postback::Released;
 use super::queue::{Event, Kind, Queue};
+use super::select::Handles;
 use super::session::AnySession;
 use super::signals::Signals;
 use super::{AlarmId, Error, SessionId, Target, Value};
@@ -79,6 +80,8 @@ pub struct Core {
     pub(crate) signals: Signals,
     /// OS signals and `sig_child` watches.
     pub(crate) os: OsSignals,
+    /// Watched I/O sources (`select_*`).
+    pub(crate) handles: Handles,
     /// `stop()` was called inside a handler; done when the dispatch returns.
     pub(crate) stop_requested: Option<SessionId>,
     pub(crate) hook: Option<DispatchHook>,
@@ -106,7 +109,7 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    pub(crate) fn new(clock: Clock, os: OsSignals) -> Self {
+    pub(crate) fn new(clock: Clock, os: OsSignals, handles: Handles) -> Self {
         Core {
             sessions: Slab::new(),
             next_id: 0,
@@ -119,6 +122,7 @@ impl Core {
             clock,
             signals: Signals::default(),
             os,
+            handles,
             stop_requested: None,
             hook: None,
             released: Released::default(),

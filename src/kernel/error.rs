@@ -56,6 +56,9 @@ pub enum Error {
     NoStartState,
     /// An unknown alarm id (POE: `ESRCH`).
     NoSuchAlarm,
+    /// An unknown or closed I/O handle (POE: `select_*` on a handle it does
+    /// not know).
+    NoSuchHandle,
     /// `refcount_decrement` of a tag the session does not hold.
     NoSuchTag(String),
     /// An argument the call cannot accept (POE: `EINVAL`).
@@ -89,7 +92,8 @@ impl Error {
             Error::NoSuchSession(_)
             | Error::NoSuchAlias(_)
             | Error::NoSuchAlarm
-            | Error::NoSuchTag(_) => 3, // ESRCH
+            | Error::NoSuchTag(_)
+            | Error::NoSuchHandle => 3, // ESRCH
             Error::NoHandler { .. } => 38, // ENOSYS
             Error::Reentrant { .. } => 35, // EDEADLK
             Error::Handler { .. } | Error::Panicked { .. } => 0,
@@ -136,6 +140,7 @@ impl fmt::Display for Error {
             Error::NotPermitted(why) => write!(f, "not permitted: {why}"),
             Error::NoStartState => write!(f, "session has no '_start' state"),
             Error::NoSuchAlarm => write!(f, "no such alarm"),
+            Error::NoSuchHandle => write!(f, "no such I/O handle"),
             Error::NoSuchTag(t) => write!(f, "no extra reference tagged '{t}'"),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
             Error::Arg(e) => write!(f, "{e}"),

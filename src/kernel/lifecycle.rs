@@ -194,9 +194,9 @@ fn free(core: &mut Core, sid: SessionId) {
     if entry.options.get("trace").is_some_and(truthy) {
         core.traced_sessions -= 1;
     }
-    core.handle_total -= entry.handles as usize;
     core.signals.remove_session(sid);
     core.os.remove_session(sid);
+    core.unwatch_session(sid);
     if entry.events_to > 0 || entry.events_from > 0 {
         // Events to it and from it are dropped, even those `_stop` posted.
         for ev in core

@@ -20,6 +20,7 @@ mod os_signals;
 mod postback;
 mod queue;
 mod refcount;
+mod select;
 mod session;
 mod session_id;
 mod signals;
@@ -39,6 +40,7 @@ pub use self::error::Error;
 pub use self::event_name::EventName;
 pub use self::postback::{Callback, Postback};
 pub use self::queue::AlarmId;
+pub use self::select::HandleId;
 pub use self::session::{Session, SessionHost};
 pub use self::session_id::SessionId;
 pub use self::target::Target;
@@ -50,7 +52,8 @@ use self::core::Core;
 use self::ctx::Frame;
 use self::dispatch::dispatch_queued;
 use self::lifecycle::{gc_sweep, stop_all};
-use self::os_signals::OsSignals;
+use self::os_signals::{OsSignals, SIGNAL_TOKEN};
+use self::select::Handles;
 use self::session::sealed::{Active, Sealed};
 
 /// POE's kernel: the event loop that owns every session.
@@ -96,8 +99,9 @@ impl Kernel {
         os_signals::ignore_sigpipe();
         let poll = mio::Poll::new()?;
         let os = OsSignals::new(poll.registry().try_clone()?);
+        let handles = Handles::new(poll.registry().try_clone()?);
         Ok(Kernel {
-            core: Core::new(clock, os),
+            core: Core::new(clock, os, handles),
             poll,
             events: mio::Events::with_capacity(256),
         })
@@ -426,7 +430,7 @@ impl Kernel {
             return; // a post is due now and there is no I/O to look at
         }
         let timeout = match core.queue.head() {
-            None => {
+            None if core.handle_total == 0 && !core.os.active() => {
                 log::warn!(
                     "kernel waiting with an empty queue: {} extra references and {} handles keep it alive",
                     core.extref_total,
@@ -434,6 +438,7 @@ impl Kernel {
                 );
                 None
             }
+            None => None,
             Some((due, _)) if due <= core.now => Some(Duration::ZERO),
             Some((due, _)) if core.clock.is_manual() && !io_watched => {
                 // Virtual time with no real I/O to wait for: jump.
@@ -462,6 +467,19 @@ impl Kernel {
             }
         }
         self.core.os_deliver();
+        let ready: Vec<(mio::Token, bool, bool)> = self
+            .events
+            .iter()
+            .filter(|e| e.token() != SIGNAL_TOKEN)
+            .map(|e| {
+                let read = e.is_readable() || e.is_read_closed() || e.is_error();
+                let write = e.is_writable() || e.is_write_closed() || e.is_error();
+                (e.token(), read, write)
+            })
+            .collect();
+        if !ready.is_empty() {
+            self.core.io_dispatch(&ready);
+        }
     }
 }
 
