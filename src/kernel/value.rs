@@ -61,6 +61,25 @@ impl Value {
         }
     }
 
+    /// The bytes of a `Bytes` or `Str` value (a filter record).
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            Value::Str(s) => Some(s.as_bytes()),
+            _ => None,
+        }
+    }
+
+    /// The string view of a `Str`, or of `Bytes` that are valid UTF-8
+    /// (`None` otherwise: invalid UTF-8 is never a panic).
+    pub fn as_utf8(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            Value::Bytes(b) => std::str::from_utf8(b).ok(),
+            _ => None,
+        }
+    }
+
     /// The integer, if this is an `Int`.
     pub fn as_int(&self) -> Option<i64> {
         match self {

@@ -1,0 +1,346 @@
+//! `Line` (POE::Filter::Line): records separated by line terminators.
+//!
+//! Input: by default any of CR, LF, CRLF or LFCR ends a line (POE's
+//! `(\x0D\x0A?|\x0A\x0D?)`; a CR at the very end of the data ends its line
+//! at once, so a CRLF split across two reads yields an extra empty line, as
+//! in POE). Or one literal terminator; or autodetection (the first
+//! terminator seen becomes the literal; a lone CR or LF at the end of the
+//! data is completed by the complementary byte if the next data starts with
+//! it); or a [`Matcher`] function, in place of POE's `InputRegexp` (rpoe has
+//! no regular-expression engine). Output: each record plus the output
+//! literal, CRLF by default.
+//!
+//! Unlike POE: the search for a terminator resumes where the last one
+//! stopped, so a long partial line is not scanned again on each read; a line
+//! that grows past `max_length` is an error as soon as it does (not when its
+//! terminator finally arrives), and the buffer never grows past
+//! `max_buffer`. Defaults are POE's: 64 MiB and 512 MiB.
+
+use std::fmt;
+use std::rc::Rc;
+
+use super::{chunk_bytes, record_bytes, Filter, FilterError};
+use crate::Value;
+
+/// A custom input separator: given the unconsumed data, the offset and
+/// length of its first separator, if any. The whole unconsumed data is
+/// passed each time (unlike the built-in separators, a matcher rescans).
+pub type Matcher = Rc<dyn Fn(&[u8]) -> Option<(usize, usize)>>;
+
+/// POE's defaults.
+const MAX_LENGTH: usize = 64 * 1024 * 1024;
+const MAX_BUFFER: usize = 512 * 1024 * 1024;
+
+#[derive(Clone)]
+enum Input {
+    /// CR, LF, CRLF or LFCR.
+    Any,
+    Literal(Vec<u8>),
+    /// Not decided yet; `Some(b)` after a lone CR/LF ended the data.
+    Autodetect(Option<u8>),
+    Custom(Matcher),
+}
+
+/// The line filter. See the module documentation.
+///
+/// ```
+/// use rpoe::filter::{Filter, Line};
+/// use rpoe::Value;
+/// let mut line = Line::new();
+/// let got = line.get(vec![Value::from("a\nb\r\nc\rd\n\re")]).unwrap();
+/// let got: Vec<&str> = got.iter().map(|v| v.as_utf8().unwrap()).collect();
+/// assert_eq!(got, ["a", "b", "c", "d"]);
+/// assert_eq!(line.put(vec!["x".into()]).unwrap(), [Value::Bytes(b"x\r\n".to_vec())]);
+/// ```
+#[derive(Clone)]
+pub struct Line {
+    /// The input mode as configured (for `fresh`).
+    configured: Input,
+    input: Input,
+    output: Vec<u8>,
+    max_length: usize,
+    max_buffer: usize,
+    buf: Vec<u8>,
+    /// Consumed prefix of `buf`.
+    start: usize,
+    /// Where the terminator search resumes (absolute index into `buf`).
+    scan: usize,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Line::new()
+    }
+}
+
+impl fmt::Debug for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Line")
+            .field("buffered", &(self.buf.len() - self.start))
+            .field("max_length", &self.max_length)
+            .field("max_buffer", &self.max_buffer)
+            .finish()
+    }
+}
+
+/// Settings for a [`Line`] filter (POE's constructor parameters).
+#[derive(Clone)]
+pub struct LineBuilder {
+    input: Input,
+    output: Vec<u8>,
+    max_length: usize,
+    max_buffer: usize,
+}
+
+impl fmt::Debug for LineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineBuilder")
+            .field("max_length", &self.max_length)
+            .finish()
+    }
+}
+
+impl LineBuilder {
+    /// One terminator for input and output (POE's `Literal`).
+    pub fn literal(mut self, literal: impl Into<Vec<u8>>) -> Self {
+        let literal = literal.into();
+        self.output = literal.clone();
+        self.input = Input::Literal(literal);
+        self
+    }
+
+    /// The input terminator only (POE's `InputLiteral`); empty means
+    /// autodetect.
+    pub fn input_literal(mut self, literal: impl Into<Vec<u8>>) -> Self {
+        let literal = literal.into();
+        self.input = if literal.is_empty() {
+            Input::Autodetect(None)
+        } else {
+            Input::Literal(literal)
+        };
+        self
+    }
+
+    /// Learn the input terminator from the first line (POE's
+    /// `InputLiteral => undef`).
+    pub fn autodetect(mut self) -> Self {
+        self.input = Input::Autodetect(None);
+        self
+    }
+
+    /// A custom input separator (in place of POE's `InputRegexp`).
+    pub fn input_matcher(
+        mut self,
+        matcher: impl Fn(&[u8]) -> Option<(usize, usize)> + 'static,
+    ) -> Self {
+        self.input = Input::Custom(Rc::new(matcher));
+        self
+    }
+
+    /// The output terminator (POE's `OutputLiteral`; default CRLF).
+    pub fn output_literal(mut self, literal: impl Into<Vec<u8>>) -> Self {
+        self.output = literal.into();
+        self
+    }
+
+    /// The longest line accepted, in bytes (POE's `MaxLength`).
+    pub fn max_length(mut self, bytes: usize) -> Self {
+        self.max_length = bytes;
+        self
+    }
+
+    /// The most bytes buffered (POE's `MaxBuffer`).
+    pub fn max_buffer(mut self, bytes: usize) -> Self {
+        self.max_buffer = bytes;
+        self
+    }
+
+    /// The filter.
+    ///
+    /// # Errors
+    /// [`FilterError::Config`] where POE croaks: a zero limit, `max_length`
+    /// above `max_buffer`, or an empty `literal`.
+    pub fn build(self) -> Result<Line, FilterError> {
+        if self.max_length == 0 || self.max_buffer == 0 {
+            return Err(FilterError::Config(
+                "max_length and max_buffer must be positive",
+            ));
+        }
+        if self.max_length > self.max_buffer {
+            return Err(FilterError::Config("max_length must not exceed max_buffer"));
+        }
+        if matches!(&self.input, Input::Literal(l) if l.is_empty()) {
+            return Err(FilterError::Config("the literal terminator is empty"));
+        }
+        Ok(Line {
+            configured: self.input.clone(),
+            input: self.input,
+            output: self.output,
+            max_length: self.max_length,
+            max_buffer: self.max_buffer,
+            buf: Vec::new(),
+            start: 0,
+            scan: 0,
+        })
+    }
+}
+
+impl Line {
+    /// POE's default line filter: any of CR, LF, CRLF, LFCR in; CRLF out.
+    pub fn new() -> Self {
+        Line::builder().build().expect("the defaults are valid")
+    }
+
+    /// Settings other than the defaults.
+    pub fn builder() -> LineBuilder {
+        LineBuilder {
+            input: Input::Any,
+            output: b"\r\n".to_vec(),
+            max_length: MAX_LENGTH,
+            max_buffer: MAX_BUFFER,
+        }
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<(), FilterError> {
+        if self.buf.len() - self.start + bytes.len() > self.max_buffer {
+            self.clear();
+            return Err(FilterError::BufferFull {
+                max: self.max_buffer,
+            });
+        }
+        if self.start > 0 && self.start * 2 >= self.buf.len() {
+            self.buf.drain(..self.start);
+            self.scan -= self.start;
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+        self.scan = 0;
+    }
+
+    /// The next terminator at or after `self.scan`: (absolute offset, length).
+    fn find(&mut self) -> Option<(usize, usize)> {
+        let from = self.scan.max(self.start);
+        let data = &self.buf;
+        match &self.input {
+            Input::Any | Input::Autodetect(None) => {
+                let i = from
+                    + data[from..]
+                        .iter()
+                        .position(|&b| b == b'\r' || b == b'\n')?;
+                let pair = if data[i] == b'\r' { b'\n' } else { b'\r' };
+                let len = if data.get(i + 1) == Some(&pair) { 2 } else { 1 };
+                Some((i, len))
+            }
+            Input::Literal(lit) => {
+                let found = data[from..]
+                    .windows(lit.len())
+                    .position(|w| w == lit.as_slice());
+                match found {
+                    Some(p) => Some((from + p, lit.len())),
+                    None => {
+                        // Resume where a terminator could still start.
+                        self.scan = data.len().saturating_sub(lit.len() - 1).max(self.start);
+                        None
+                    }
+                }
+            }
+            Input::Custom(m) => m(&data[self.start..]).map(|(o, l)| (self.start + o, l)),
+            Input::Autodetect(Some(_)) => None,
+        }
+    }
+}
+
+impl Filter for Line {
+    fn get_one_start(&mut self, chunks: Vec<Value>) -> Result<(), FilterError> {
+        for c in &chunks {
+            self.append(chunk_bytes(c)?)?;
+        }
+        Ok(())
+    }
+
+    fn get_one_start_bytes(&mut self, bytes: &[u8]) -> Result<(), FilterError> {
+        self.append(bytes)
+    }
+
+    fn get_one(&mut self) -> Result<Option<Value>, FilterError> {
+        // A lone CR or LF ended the data while detecting: complete it now.
+        if let Input::Autodetect(Some(first)) = self.input {
+            let Some(&next) = self.buf.get(self.start) else {
+                return Ok(None);
+            };
+            let pair = if first == b'\r' { b'\n' } else { b'\r' };
+            let mut literal = vec![first];
+            if next == pair {
+                literal.push(pair);
+                self.start += 1;
+            }
+            self.scan = self.start;
+            self.input = Input::Literal(literal);
+        }
+        let Some((at, len)) = self.find() else {
+            if self.buf.len() - self.start > self.max_length {
+                self.clear();
+                return Err(FilterError::LineTooLong {
+                    max: self.max_length,
+                });
+            }
+            if !matches!(self.input, Input::Literal(_)) {
+                self.scan = self.buf.len();
+            }
+            return Ok(None);
+        };
+        let line = self.buf[self.start..at].to_vec();
+        self.start = at + len;
+        self.scan = self.start;
+        if let Input::Autodetect(None) = self.input {
+            let term = self.buf[at..at + len].to_vec();
+            self.input = if len == 2 || self.start < self.buf.len() {
+                Input::Literal(term)
+            } else {
+                Input::Autodetect(Some(term[0]))
+            };
+        }
+        if line.len() > self.max_length {
+            return Err(FilterError::LineTooLong {
+                max: self.max_length,
+            });
+        }
+        Ok(Some(Value::Bytes(line)))
+    }
+
+    fn put(&mut self, records: Vec<Value>) -> Result<Vec<Value>, FilterError> {
+        records
+            .iter()
+            .map(|r| {
+                let mut out = record_bytes(r)?.to_vec();
+                out.extend_from_slice(&self.output);
+                Ok(Value::Bytes(out))
+            })
+            .collect()
+    }
+
+    fn put_bytes(&mut self, records: Vec<Value>, out: &mut Vec<u8>) -> Result<(), FilterError> {
+        for r in &records {
+            out.extend_from_slice(record_bytes(r)?);
+            out.extend_from_slice(&self.output);
+        }
+        Ok(())
+    }
+
+    fn get_pending(&self) -> Option<Vec<Value>> {
+        (self.start < self.buf.len()).then(|| vec![Value::Bytes(self.buf[self.start..].to_vec())])
+    }
+
+    fn fresh(&self) -> Box<dyn Filter> {
+        let mut f = self.clone();
+        f.input = self.configured.clone();
+        f.clear();
+        Box::new(f)
+    }
+}

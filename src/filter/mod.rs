@@ -1,0 +1,104 @@
+//! Filters (POE::Filter::*): turn raw chunks into records and records into
+//! raw chunks, with POE's API: `get_one_start`, `get_one`, `get`, `put`,
+//! `get_pending`, and a fresh copy per connection (`fresh`, POE's `clone`).
+//!
+//! Records and chunks are [`Value`]s, so filters compose at run time as POE's
+//! do (a stack feeds one filter's records to the next as its chunks). The
+//! byte filters ([`Line`], [`Stream`]) take `Value::Bytes` or `Value::Str`
+//! chunks and give `Value::Bytes` records; [`Value::as_utf8`] is the string
+//! view, which never panics on invalid UTF-8. Wheels use the byte fast paths
+//! ([`Filter::get_one_start_bytes`], [`Filter::put_bytes`]).
+//!
+//! Unlike POE, which `die`s, a line or buffer over its limit is a
+//! [`FilterError`] for that stream alone.
+
+mod error;
+mod line;
+mod stream;
+
+pub use self::error::FilterError;
+pub use self::line::{Line, LineBuilder, Matcher};
+pub use self::stream::Stream;
+
+use crate::Value;
+
+/// A POE filter: framing between raw chunks and records.
+pub trait Filter {
+    /// Appends raw chunks to the filter's buffer (POE's `get_one_start`).
+    ///
+    /// # Errors
+    /// [`FilterError::BufferFull`] past the filter's buffer limit (the
+    /// buffer is then dropped), [`FilterError::BadChunk`] for a chunk of the
+    /// wrong kind.
+    fn get_one_start(&mut self, chunks: Vec<Value>) -> Result<(), FilterError>;
+
+    /// The next complete record, if there is one (POE's `get_one`).
+    ///
+    /// # Errors
+    /// A framing error, e.g. [`FilterError::LineTooLong`]; the offending data
+    /// is dropped and the filter can go on.
+    fn get_one(&mut self) -> Result<Option<Value>, FilterError>;
+
+    /// Appends chunks and returns every complete record (POE's `get`).
+    ///
+    /// # Errors
+    /// As [`get_one_start`](Self::get_one_start) and
+    /// [`get_one`](Self::get_one).
+    fn get(&mut self, chunks: Vec<Value>) -> Result<Vec<Value>, FilterError> {
+        self.get_one_start(chunks)?;
+        let mut records = Vec::new();
+        while let Some(r) = self.get_one()? {
+            records.push(r);
+        }
+        Ok(records)
+    }
+
+    /// Serialises records into raw chunks (POE's `put`).
+    ///
+    /// # Errors
+    /// [`FilterError::BadRecord`] for a record the filter cannot frame.
+    fn put(&mut self, records: Vec<Value>) -> Result<Vec<Value>, FilterError>;
+
+    /// What is buffered and not yet a record, or `None` if nothing is
+    /// (POE's `get_pending`, used when switching filters).
+    fn get_pending(&self) -> Option<Vec<Value>>;
+
+    /// A new filter with the same settings and an empty buffer (POE's
+    /// `clone`): one per connection.
+    fn fresh(&self) -> Box<dyn Filter>;
+
+    /// Appends raw bytes (the wheels' fast path; same as one `Bytes` chunk).
+    ///
+    /// # Errors
+    /// As [`get_one_start`](Self::get_one_start).
+    fn get_one_start_bytes(&mut self, bytes: &[u8]) -> Result<(), FilterError> {
+        self.get_one_start(vec![Value::Bytes(bytes.to_vec())])
+    }
+
+    /// Serialises records and appends the bytes to `out` (the wheels' fast
+    /// path).
+    ///
+    /// # Errors
+    /// As [`put`](Self::put), and [`FilterError::BadChunk`] if the filter
+    /// produced chunks that are not bytes.
+    fn put_bytes(&mut self, records: Vec<Value>, out: &mut Vec<u8>) -> Result<(), FilterError> {
+        for chunk in self.put(records)? {
+            out.extend_from_slice(chunk_bytes(&chunk)?);
+        }
+        Ok(())
+    }
+}
+
+/// The bytes of a raw chunk: `Bytes` or `Str`.
+pub(crate) fn chunk_bytes(v: &Value) -> Result<&[u8], FilterError> {
+    match v {
+        Value::Bytes(b) => Ok(b),
+        Value::Str(s) => Ok(s.as_bytes()),
+        other => Err(FilterError::BadChunk(other.type_name())),
+    }
+}
+
+/// The bytes of a record a byte filter frames: `Bytes` or `Str`.
+pub(crate) fn record_bytes(v: &Value) -> Result<&[u8], FilterError> {
+    chunk_bytes(v).map_err(|_| FilterError::BadRecord(v.type_name()))
+}

@@ -1,0 +1,181 @@
+//! Filters: the Line and Stream parts of POE's reference trace 06
+//! (SPEC §5.2, §5.3, §12.K), and rpoe's limits, which POE lacks.
+
+use rpoe::filter::{Filter, FilterError, Line, Stream};
+use rpoe::Value;
+
+fn v(s: &str) -> Value {
+    Value::from(s)
+}
+
+/// Records as strings (the trace's q_ quoting is left out).
+fn strs(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.as_bytes().unwrap()).into_owned())
+        .collect()
+}
+
+/// get for each chunk in turn, as the trace's `feed`.
+fn feed(f: &mut dyn Filter, chunks: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in chunks {
+        out.extend(strs(&f.get(vec![v(c)]).unwrap()));
+    }
+    out
+}
+
+/// Trace 06, Line default: CR, LF, CRLF and LFCR all end lines; the rest is
+/// pending; put appends CRLF; a CRLF split across reads gives an empty line;
+/// empty lines are records; get_one_start/get_one; nothing pending -> None.
+#[test]
+fn line_default() {
+    let mut l = Line::new();
+    assert_eq!(
+        strs(&l.get(vec![v("a\nb\r\nc\rd\n\re")]).unwrap()),
+        ["a", "b", "c", "d"]
+    );
+    assert_eq!(strs(&l.get_pending().unwrap()), ["e"]);
+    assert_eq!(
+        strs(&l.put(vec![v("x"), v("y")]).unwrap()),
+        ["x\r\n", "y\r\n"]
+    );
+    assert_eq!(feed(&mut Line::new(), &["a\r", "\nb\n"]), ["a", "", "b"]);
+    assert_eq!(
+        strs(&Line::new().get(vec![v("x\n\n\ny\n")]).unwrap()),
+        ["x", "", "", "y"]
+    );
+    let mut l = Line::new();
+    l.get_one_start(vec![v("p\nq\n")]).unwrap();
+    let mut got = Vec::new();
+    while let Some(r) = l.get_one().unwrap() {
+        got.push(r);
+    }
+    assert_eq!(strs(&got), ["p", "q"]);
+    assert!(Line::new().get_pending().is_none());
+}
+
+/// Trace 06, Literal '|' both ways; InputLiteral empty = autodetect, with
+/// the split-CR case; a matcher in place of InputRegexp '[,;]' with
+/// OutputLiteral "\n".
+#[test]
+fn line_literal_autodetect_and_matcher() {
+    let mut l = Line::builder().literal("|").build().unwrap();
+    assert_eq!(strs(&l.get(vec![v("a|b\n|c")]).unwrap()), ["a", "b\n"]);
+    assert_eq!(strs(&l.put(vec![v("z")]).unwrap()), ["z|"]);
+    assert_eq!(strs(&l.get_pending().unwrap()), ["c"]);
+
+    let mut l = Line::builder().autodetect().build().unwrap();
+    assert_eq!(
+        strs(&l.get(vec![v("one\r\ntwo\nthree\r\n")]).unwrap()),
+        ["one", "two\nthree"]
+    );
+    let mut l = Line::builder().input_literal("").build().unwrap();
+    assert_eq!(feed(&mut l, &["one\r", "\ntwo\r\n"]), ["one", "two"]);
+
+    let mut l = Line::builder()
+        .input_matcher(|d| {
+            d.iter()
+                .position(|&b| b == b',' || b == b';')
+                .map(|i| (i, 1))
+        })
+        .output_literal("\n")
+        .build()
+        .unwrap();
+    assert_eq!(strs(&l.get(vec![v("a,b;c")]).unwrap()), ["a", "b"]);
+    assert_eq!(strs(&l.put(vec![v("a")]).unwrap()), ["a\n"]);
+}
+
+/// SPEC §12.K autodetect cases with OutputLiteral '!'.
+#[test]
+fn line_autodetect_cases() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["a\r", "\nb\r\n", "c\n\r", "\n"], "a!b!c\n!"),
+        (&["a\n\r", "\rb\n\r", "c\r", "\n\r"], "a!\rb!c\r!"),
+        (&["a\n", "b\r\n", "c\r", "\n"], "a!b\r!c\r!"),
+    ];
+    for (chunks, want) in cases {
+        let mut l = Line::builder()
+            .autodetect()
+            .output_literal("!")
+            .build()
+            .unwrap();
+        let lines = feed(&mut l, chunks);
+        let put = l.put(lines.iter().map(|s| v(s)).collect()).unwrap();
+        assert_eq!(strs(&put).concat(), want, "{chunks:?}");
+    }
+}
+
+/// MaxLength: a long line is an error (trace: "dies"), found while scanning,
+/// before its terminator arrives; the filter then goes on. A buffer limit
+/// below the line limit is refused, as POE croaks.
+#[test]
+fn line_limits() {
+    let mut l = Line::builder().max_length(4).build().unwrap();
+    assert_eq!(
+        l.get(vec![v("abcdefgh\n")]),
+        Err(FilterError::LineTooLong { max: 4 })
+    );
+    assert_eq!(strs(&l.get(vec![v("ok\n")]).unwrap()), ["ok"]);
+
+    // 10 MB with no newline, in 64 KiB reads, against a 1 MiB limit: the
+    // error comes once a bit over 1 MiB is buffered, not at the end.
+    let mut l = Line::builder().max_length(1 << 20).build().unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut fed = 0;
+    let err = loop {
+        fed += chunk.len();
+        l.get_one_start_bytes(&chunk).unwrap();
+        match l.get_one() {
+            Ok(None) => assert!(fed < 10 << 20, "never rejected"),
+            Ok(Some(_)) => panic!("no terminator was sent"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err, FilterError::LineTooLong { max: 1 << 20 });
+    assert!(fed <= (1 << 20) + chunk.len());
+
+    let mut l = Line::builder().max_length(4).max_buffer(8).build().unwrap();
+    assert_eq!(
+        l.get_one_start(vec![v("123456789")]),
+        Err(FilterError::BufferFull { max: 8 })
+    );
+    assert!(l.get_pending().is_none(), "the buffer was dropped");
+    assert!(Line::builder()
+        .max_length(10)
+        .max_buffer(5)
+        .build()
+        .is_err());
+    assert!(Line::builder().max_length(0).build().is_err());
+    assert!(Line::builder().literal("").build().is_err());
+}
+
+/// A fresh copy has the settings and none of the state (POE's clone),
+/// including an autodetected terminator; invalid UTF-8 is never a panic.
+#[test]
+fn fresh_copies_and_bytes() {
+    let mut l = Line::builder().autodetect().build().unwrap();
+    l.get(vec![v("a\r\nrest")]).unwrap();
+    let mut f = l.fresh();
+    assert!(f.get_pending().is_none());
+    assert_eq!(
+        strs(&f.get(vec![v("x\ny\n")]).unwrap()),
+        ["x", "y"],
+        "autodetects again"
+    );
+    let got = Line::new()
+        .get(vec![Value::Bytes(vec![0xff, 0xfe, b'\n'])])
+        .unwrap();
+    assert_eq!(got[0].as_utf8(), None);
+    assert_eq!(got[0].as_bytes(), Some(&[0xff, 0xfe][..]));
+    assert!(Line::new().put(vec![Value::Int(1)]).is_err());
+}
+
+/// Trace 06, Stream: everything buffered is one record; put passes through.
+#[test]
+fn stream() {
+    let mut s = Stream::new();
+    assert_eq!(strs(&s.get(vec![v("ab"), v("cd")]).unwrap()), ["abcd"]);
+    assert_eq!(strs(&s.put(vec![v("x"), v("y")]).unwrap()), ["x", "y"]);
+    assert!(s.get_pending().is_none());
+}
