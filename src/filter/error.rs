@@ -12,6 +12,15 @@ pub enum FilterError {
         /// The limit.
         max: usize,
     },
+    /// A block header announced `len` bytes, more than `max` (POE dies
+    /// "Expected size of next block exceeds the limit"). The buffer is
+    /// dropped before any of the block is read.
+    BlockTooLong {
+        /// The announced length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Buffered data would exceed `max_buffer` bytes (POE dies "Framing
     /// buffer exceeds the limit"). The buffer is dropped.
     BufferFull {
@@ -31,6 +40,12 @@ impl fmt::Display for FilterError {
         match self {
             FilterError::LineTooLong { max } => {
                 write!(f, "next line exceeds maximum line length ({max} bytes)")
+            }
+            FilterError::BlockTooLong { len, max } => {
+                write!(
+                    f,
+                    "expected size of next block ({len} bytes) exceeds the limit ({max} bytes)"
+                )
             }
             FilterError::BufferFull { max } => {
                 write!(f, "framing buffer exceeds the limit ({max} bytes)")

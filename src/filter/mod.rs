@@ -4,7 +4,7 @@
 //!
 //! Records and chunks are [`Value`]s, so filters compose at run time as POE's
 //! do (a stack feeds one filter's records to the next as its chunks). The
-//! byte filters ([`Line`], [`Stream`]) take `Value::Bytes` or `Value::Str`
+//! byte filters ([`Line`], [`Stream`], [`Block`]) take `Value::Bytes` or `Value::Str`
 //! chunks and give `Value::Bytes` records; [`Value::as_utf8`] is the string
 //! view, which never panics on invalid UTF-8. Wheels use the byte fast paths
 //! ([`Filter::get_one_start_bytes`], [`Filter::put_bytes`]).
@@ -12,12 +12,22 @@
 //! Unlike POE, which `die`s, a line or buffer over its limit is a
 //! [`FilterError`] for that stream alone.
 
+mod block;
 mod error;
+mod grep;
 mod line;
+mod map;
+mod record_block;
+mod stackable;
 mod stream;
 
+pub use self::block::{Block, DecimalLength, Decoded, LengthCodec};
 pub use self::error::FilterError;
+pub use self::grep::Grep;
 pub use self::line::{Line, LineBuilder, Matcher};
+pub use self::map::Map;
+pub use self::record_block::RecordBlock;
+pub use self::stackable::Stackable;
 pub use self::stream::Stream;
 
 use crate::Value;
@@ -66,6 +76,11 @@ pub trait Filter {
     /// A new filter with the same settings and an empty buffer (POE's
     /// `clone`): one per connection.
     fn fresh(&self) -> Box<dyn Filter>;
+
+    /// The filter's type name (for `Stackable::filter_types`).
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
 
     /// Appends raw bytes (the wheels' fast path; same as one `Bytes` chunk).
     ///
