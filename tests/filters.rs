@@ -320,3 +320,86 @@ fn stackable() {
     assert!(f.get_pending().is_none());
     assert_eq!(strs(&f.get(vec![v("q\n")]).unwrap()), ["Q"]);
 }
+
+/// Reference: round trip of nested values; non-references refused; garbage
+/// is an error (or, with no_fatals, a string record), never a panic; a
+/// frozen length larger than the data allocates nothing.
+#[test]
+fn reference_round_trip_and_garbage() {
+    use rpoe::filter::{Reference, Serializer, ValueCodec};
+    let mut r = Reference::new();
+    let nested = Value::List(vec![
+        1.into(),
+        Value::List(vec!["x".into(), Value::Undef]),
+        2.5.into(),
+    ]);
+    let wire = r.put(vec![nested.clone()]).unwrap();
+    assert_eq!(r.get(wire).unwrap(), [nested]);
+    assert!(matches!(
+        r.put(vec![v("scalar")]),
+        Err(FilterError::BadRecord(_))
+    ));
+    assert!(matches!(
+        r.get(vec![v("3\0abc")]),
+        Err(FilterError::Thaw(_))
+    ));
+    let mut lenient = Reference::new().no_fatals(true);
+    assert!(lenient.get(vec![v("3\0abc")]).unwrap()[0]
+        .as_utf8()
+        .unwrap()
+        .contains("cannot thaw"));
+    // A list claiming u64::MAX elements in a few bytes.
+    let mut bomb = vec![6u8];
+    bomb.extend_from_slice(&u64::MAX.to_le_bytes());
+    assert!(ValueCodec.thaw(&bomb).is_err());
+}
+
+/// Hostile input never panics any byte filter: pseudo-random chunks of
+/// random bytes, fed in random sizes.
+#[test]
+fn random_bytes_never_panic() {
+    use rpoe::filter::{Block, Reference};
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut filters: Vec<Box<dyn Filter>> = vec![
+        Box::new(
+            Line::builder()
+                .max_length(64)
+                .max_buffer(256)
+                .build()
+                .unwrap(),
+        ),
+        Box::new(
+            Line::builder()
+                .autodetect()
+                .max_length(64)
+                .max_buffer(256)
+                .build()
+                .unwrap(),
+        ),
+        Box::new(Block::new().max_length(64).max_buffer(256)),
+        Box::new(Reference::new().max_length(64)),
+        Box::new(Stream::new()),
+    ];
+    for _ in 0..2000 {
+        let len = (next() % 40) as usize;
+        let chunk: Vec<u8> = (0..len)
+            .map(|_| (next() % 8) as u8 + if next() % 2 == 0 { b'0' } else { 0 })
+            .collect();
+        for f in filters.iter_mut() {
+            if f.get_one_start_bytes(&chunk).is_ok() {
+                for _ in 0..8 {
+                    match f.get_one() {
+                        Ok(Some(_)) | Err(_) => {}
+                        Ok(None) => break,
+                    }
+                }
+            }
+        }
+    }
+}

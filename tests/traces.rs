@@ -16,6 +16,9 @@ mod trace_02;
 #[path = "../examples/trace_03_alarms.rs"]
 #[allow(dead_code)]
 mod trace_03;
+#[path = "../examples/trace_06_filters.rs"]
+#[allow(dead_code)]
+mod trace_06;
 
 use std::path::Path;
 
@@ -96,6 +99,13 @@ fn trace_03_alarms_matches_poe() {
         started.elapsed().as_secs() < 5,
         "virtual time: no real waiting"
     );
+}
+
+/// Trace 06: every filter, line by line.
+#[test]
+fn trace_06_filters_matches_poe() {
+    let got = trace_06::common::capture(|| trace_06::main().unwrap());
+    check("06_filters", got);
 }
 
 /// The differences files only name lines that exist, and the traces are

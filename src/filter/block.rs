@@ -163,6 +163,11 @@ impl Block {
         self
     }
 
+    /// The `max_length` in force.
+    pub(crate) fn limit(&self) -> usize {
+        self.max_length
+    }
+
     fn append(&mut self, bytes: &[u8]) -> Result<(), FilterError> {
         if self.buf.len() - self.start + bytes.len() > self.max_buffer {
             self.buf.clear();

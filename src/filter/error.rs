@@ -31,6 +31,8 @@ pub enum FilterError {
     BadChunk(&'static str),
     /// A record this filter cannot serialise (its type).
     BadRecord(&'static str),
+    /// A frozen record that the serializer cannot read (why).
+    Thaw(&'static str),
     /// Settings POE would croak about (what is wrong).
     Config(&'static str),
 }
@@ -52,6 +54,7 @@ impl fmt::Display for FilterError {
             }
             FilterError::BadChunk(t) => write!(f, "a raw chunk must be bytes or a string, not {t}"),
             FilterError::BadRecord(t) => write!(f, "this filter cannot serialise a {t} record"),
+            FilterError::Thaw(why) => write!(f, "cannot thaw a record: {why}"),
             FilterError::Config(why) => write!(f, "invalid filter settings: {why}"),
         }
     }

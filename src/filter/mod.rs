@@ -18,6 +18,7 @@ mod grep;
 mod line;
 mod map;
 mod record_block;
+mod reference;
 mod stackable;
 mod stream;
 
@@ -27,6 +28,7 @@ pub use self::grep::Grep;
 pub use self::line::{Line, LineBuilder, Matcher};
 pub use self::map::Map;
 pub use self::record_block::RecordBlock;
+pub use self::reference::{Reference, Serializer, ValueCodec};
 pub use self::stackable::Stackable;
 pub use self::stream::Stream;
 
