@@ -152,12 +152,15 @@ fn stream_any_chunking() {
     }
 }
 
+/// Builds a fresh filter.
+type Maker = Box<dyn Fn() -> Box<dyn Filter>>;
+
 /// Record filters: any grouping of the incoming records gives the same
 /// output records.
 #[test]
 fn record_filters_any_grouping() {
     let mut rng = Rng(9);
-    let makers: Vec<(&str, Box<dyn Fn() -> Box<dyn Filter>>)> = vec![
+    let makers: Vec<(&str, Maker)> = vec![
         (
             "RecordBlock",
             Box::new(|| Box::new(RecordBlock::new(3).unwrap())),
