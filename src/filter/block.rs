@@ -12,6 +12,7 @@
 use std::fmt;
 use std::rc::Rc;
 
+use super::buffer::Buffer;
 use super::{chunk_bytes, record_bytes, Filter, FilterError};
 use crate::Value;
 
@@ -97,14 +98,13 @@ pub struct Block {
     framing: Framing,
     max_length: usize,
     max_buffer: usize,
-    buf: Vec<u8>,
-    start: usize,
+    buf: Buffer,
 }
 
 impl fmt::Debug for Block {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Block")
-            .field("buffered", &(self.buf.len() - self.start))
+            .field("buffered", &self.buf.len())
             .field("max_length", &self.max_length)
             .finish()
     }
@@ -146,8 +146,7 @@ impl Block {
             framing: Framing::Length(Rc::new(codec)),
             max_length: MAX_LENGTH,
             max_buffer: MAX_BUFFER,
-            buf: Vec::new(),
-            start: 0,
+            buf: Buffer::default(),
         }
     }
 
@@ -169,19 +168,7 @@ impl Block {
     }
 
     fn append(&mut self, bytes: &[u8]) -> Result<(), FilterError> {
-        if self.buf.len() - self.start + bytes.len() > self.max_buffer {
-            self.buf.clear();
-            self.start = 0;
-            return Err(FilterError::BufferFull {
-                max: self.max_buffer,
-            });
-        }
-        if self.start > 0 && self.start * 2 >= self.buf.len() {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(bytes);
-        Ok(())
+        self.buf.append(bytes, self.max_buffer)
     }
 }
 
@@ -198,27 +185,26 @@ impl Filter for Block {
     }
 
     fn get_one(&mut self) -> Result<Option<Value>, FilterError> {
-        let data = &self.buf[self.start..];
+        let data = self.buf.data();
         match &self.framing {
             Framing::Fixed(n) => {
                 if data.len() < *n {
                     return Ok(None);
                 }
                 let record = data[..*n].to_vec();
-                self.start += n;
+                self.buf.consume(*n);
                 Ok(Some(Value::Bytes(record)))
             }
             Framing::Length(codec) => match codec.decode(data) {
                 Decoded::Need => Ok(None),
                 Decoded::Junk(n) => {
                     log::warn!("{n} strange bytes removed from stream");
-                    self.start += n.min(data.len());
+                    self.buf.consume(n);
                     Ok(None)
                 }
                 Decoded::Frame { header, len } => {
                     if len > self.max_length {
                         self.buf.clear();
-                        self.start = 0;
                         return Err(FilterError::BlockTooLong {
                             len,
                             max: self.max_length,
@@ -228,7 +214,7 @@ impl Filter for Block {
                         return Ok(None);
                     }
                     let record = data[header..header + len].to_vec();
-                    self.start += header + len;
+                    self.buf.consume(header + len);
                     Ok(Some(Value::Bytes(record)))
                 }
             },
@@ -258,13 +244,12 @@ impl Filter for Block {
     }
 
     fn get_pending(&self) -> Option<Vec<Value>> {
-        (self.start < self.buf.len()).then(|| vec![Value::Bytes(self.buf[self.start..].to_vec())])
+        self.buf.pending()
     }
 
     fn fresh(&self) -> Box<dyn Filter> {
         let mut f = self.clone();
-        f.buf = Vec::new();
-        f.start = 0;
+        f.buf.clear();
         Box::new(f)
     }
 }

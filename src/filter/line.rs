@@ -19,6 +19,7 @@
 use std::fmt;
 use std::rc::Rc;
 
+use super::buffer::Buffer;
 use super::{chunk_bytes, record_bytes, Filter, FilterError};
 use crate::Value;
 
@@ -60,10 +61,8 @@ pub struct Line {
     output: Vec<u8>,
     max_length: usize,
     max_buffer: usize,
-    buf: Vec<u8>,
-    /// Consumed prefix of `buf`.
-    start: usize,
-    /// Where the terminator search resumes (absolute index into `buf`).
+    buf: Buffer,
+    /// Where the terminator search resumes, from the start of the data.
     scan: usize,
 }
 
@@ -76,7 +75,7 @@ impl Default for Line {
 impl fmt::Debug for Line {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Line")
-            .field("buffered", &(self.buf.len() - self.start))
+            .field("buffered", &self.buf.len())
             .field("max_length", &self.max_length)
             .field("max_buffer", &self.max_buffer)
             .finish()
@@ -178,8 +177,7 @@ impl LineBuilder {
             output: self.output,
             max_length: self.max_length,
             max_buffer: self.max_buffer,
-            buf: Vec::new(),
-            start: 0,
+            buf: Buffer::default(),
             scan: 0,
         })
     }
@@ -202,31 +200,23 @@ impl Line {
     }
 
     fn append(&mut self, bytes: &[u8]) -> Result<(), FilterError> {
-        if self.buf.len() - self.start + bytes.len() > self.max_buffer {
-            self.clear();
-            return Err(FilterError::BufferFull {
-                max: self.max_buffer,
-            });
+        let result = self.buf.append(bytes, self.max_buffer);
+        if result.is_err() {
+            self.scan = 0;
         }
-        if self.start > 0 && self.start * 2 >= self.buf.len() {
-            self.buf.drain(..self.start);
-            self.scan -= self.start;
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(bytes);
-        Ok(())
+        result
     }
 
     fn clear(&mut self) {
         self.buf.clear();
-        self.start = 0;
         self.scan = 0;
     }
 
-    /// The next terminator at or after `self.scan`: (absolute offset, length).
+    /// The next terminator at or after `self.scan`: (offset, length) in the
+    /// unconsumed data.
     fn find(&mut self) -> Option<(usize, usize)> {
-        let from = self.scan.max(self.start);
-        let data = &self.buf;
+        let data = self.buf.data();
+        let from = self.scan.min(data.len());
         match &self.input {
             Input::Any | Input::Autodetect(None) => {
                 let i = from
@@ -245,12 +235,12 @@ impl Line {
                     Some(p) => Some((from + p, lit.len())),
                     None => {
                         // Resume where a terminator could still start.
-                        self.scan = data.len().saturating_sub(lit.len() - 1).max(self.start);
+                        self.scan = data.len().saturating_sub(lit.len() - 1);
                         None
                     }
                 }
             }
-            Input::Custom(m) => m(&data[self.start..]).map(|(o, l)| (self.start + o, l)),
+            Input::Custom(m) => m(data),
             Input::Autodetect(Some(_)) => None,
         }
     }
@@ -271,20 +261,20 @@ impl Filter for Line {
     fn get_one(&mut self) -> Result<Option<Value>, FilterError> {
         // A lone CR or LF ended the data while detecting: complete it now.
         if let Input::Autodetect(Some(first)) = self.input {
-            let Some(&next) = self.buf.get(self.start) else {
+            let Some(&next) = self.buf.data().first() else {
                 return Ok(None);
             };
             let pair = if first == b'\r' { b'\n' } else { b'\r' };
             let mut literal = vec![first];
             if next == pair {
                 literal.push(pair);
-                self.start += 1;
+                self.buf.consume(1);
             }
-            self.scan = self.start;
+            self.scan = 0;
             self.input = Input::Literal(literal);
         }
         let Some((at, len)) = self.find() else {
-            if self.buf.len() - self.start > self.max_length {
+            if self.buf.len() > self.max_length {
                 self.clear();
                 return Err(FilterError::LineTooLong {
                     max: self.max_length,
@@ -295,12 +285,13 @@ impl Filter for Line {
             }
             return Ok(None);
         };
-        let line = self.buf[self.start..at].to_vec();
-        self.start = at + len;
-        self.scan = self.start;
+        let data = self.buf.data();
+        let line = data[..at].to_vec();
+        let term = data[at..at + len].to_vec();
+        self.buf.consume(at + len);
+        self.scan = 0;
         if let Input::Autodetect(None) = self.input {
-            let term = self.buf[at..at + len].to_vec();
-            self.input = if len == 2 || self.start < self.buf.len() {
+            self.input = if len == 2 || !self.buf.is_empty() {
                 Input::Literal(term)
             } else {
                 Input::Autodetect(Some(term[0]))
@@ -334,7 +325,7 @@ impl Filter for Line {
     }
 
     fn get_pending(&self) -> Option<Vec<Value>> {
-        (self.start < self.buf.len()).then(|| vec![Value::Bytes(self.buf[self.start..].to_vec())])
+        self.buf.pending()
     }
 
     fn fresh(&self) -> Box<dyn Filter> {

@@ -13,6 +13,7 @@
 //! [`FilterError`] for that stream alone.
 
 mod block;
+mod buffer;
 mod error;
 mod grep;
 mod line;
