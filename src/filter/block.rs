@@ -13,7 +13,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use super::buffer::Buffer;
-use super::{chunk_bytes, record_bytes, Filter, FilterError};
+use super::{record_bytes, start_bytes, Filter, FilterError};
 use crate::Value;
 
 /// What a length codec found at the start of the buffer.
@@ -174,10 +174,7 @@ impl Block {
 
 impl Filter for Block {
     fn get_one_start(&mut self, chunks: Vec<Value>) -> Result<(), FilterError> {
-        for c in &chunks {
-            self.append(chunk_bytes(c)?)?;
-        }
-        Ok(())
+        start_bytes(self, &chunks)
     }
 
     fn get_one_start_bytes(&mut self, bytes: &[u8]) -> Result<(), FilterError> {

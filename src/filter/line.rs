@@ -20,7 +20,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use super::buffer::Buffer;
-use super::{chunk_bytes, record_bytes, Filter, FilterError};
+use super::{record_bytes, start_bytes, Filter, FilterError};
 use crate::Value;
 
 /// A custom input separator: given the unconsumed data, the offset and
@@ -248,10 +248,7 @@ impl Line {
 
 impl Filter for Line {
     fn get_one_start(&mut self, chunks: Vec<Value>) -> Result<(), FilterError> {
-        for c in &chunks {
-            self.append(chunk_bytes(c)?)?;
-        }
-        Ok(())
+        start_bytes(self, &chunks)
     }
 
     fn get_one_start_bytes(&mut self, bytes: &[u8]) -> Result<(), FilterError> {

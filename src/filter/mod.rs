@@ -107,6 +107,15 @@ pub trait Filter {
     }
 }
 
+/// `get_one_start` for the byte filters: each chunk's bytes through their
+/// `get_one_start_bytes`.
+pub(crate) fn start_bytes(filter: &mut dyn Filter, chunks: &[Value]) -> Result<(), FilterError> {
+    for c in chunks {
+        filter.get_one_start_bytes(chunk_bytes(c)?)?;
+    }
+    Ok(())
+}
+
 /// The bytes of a raw chunk: `Bytes` or `Str`.
 pub(crate) fn chunk_bytes(v: &Value) -> Result<&[u8], FilterError> {
     match v {

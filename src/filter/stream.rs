@@ -1,6 +1,6 @@
 //! `Stream` (POE::Filter::Stream): no framing; whatever arrived is a record.
 
-use super::{chunk_bytes, record_bytes, Filter, FilterError};
+use super::{record_bytes, start_bytes, Filter, FilterError};
 use crate::Value;
 
 /// Passes data through: `get` returns everything buffered as one record,
@@ -27,10 +27,7 @@ impl Stream {
 
 impl Filter for Stream {
     fn get_one_start(&mut self, chunks: Vec<Value>) -> Result<(), FilterError> {
-        for c in &chunks {
-            self.buffer.extend_from_slice(chunk_bytes(c)?);
-        }
-        Ok(())
+        start_bytes(self, &chunks)
     }
 
     fn get_one_start_bytes(&mut self, bytes: &[u8]) -> Result<(), FilterError> {
