@@ -272,3 +272,31 @@ fn stale_handles_never_reach_new_sources() {
     let log = log.borrow();
     assert_eq!(log[1..], ["first"], "{} lines", log.len());
 }
+
+/// A read watcher on a socket that is writable but has nothing to read must
+/// sleep, not spin: the poller watches only the modes that are active.
+#[test]
+fn an_idle_read_watcher_does_not_spin() {
+    let mut kernel = Kernel::new().unwrap();
+    Session::new(Pair::default())
+        .inline_state("_start", |ctx, _| {
+            let (a, b) = UnixStream::pair().unwrap();
+            let a = ctx.kernel.watch(a).unwrap();
+            ctx.kernel.select_read(a, "never", args![]).unwrap();
+            ctx.heap.a = Some(a);
+            ctx.heap.b = Some(ctx.kernel.watch(b).unwrap());
+            ctx.delay_set("done", 0.05, args![]);
+        })
+        .inline_state("never", |_, _| -> () { panic!("nothing was written") })
+        .inline_state("done", |ctx, _| {
+            let a = ctx.heap.a.take().unwrap();
+            let _: UnixStream = ctx.kernel.unwatch(a).unwrap();
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let mut slices = 0;
+    while kernel.run_one_timeslice().unwrap() {
+        slices += 1;
+        assert!(slices < 50, "the loop spins on a writable socket");
+    }
+}

@@ -1,6 +1,9 @@
 //! Dispatch: delivering one event to one session's handler, and the hook
 //! that lets tests record every dispatch.
 
+use std::any::Any;
+use std::rc::Rc;
+
 use super::core::Core;
 use super::ctx::Frame;
 use super::queue::{Event, Kind};
@@ -58,6 +61,28 @@ pub(crate) fn deliver(
     frame: Frame,
     args: Args,
 ) -> Result<Value, Error> {
+    deliver_with(core, sid, frame, args, None)
+}
+
+/// [`deliver`] with a handler given by the caller (a watcher's), not looked
+/// up by name.
+pub(crate) fn deliver_direct(
+    core: &mut Core,
+    sid: SessionId,
+    frame: Frame,
+    args: Args,
+    handler: &Rc<dyn Any>,
+) -> Result<Value, Error> {
+    deliver_with(core, sid, frame, args, Some(&**handler))
+}
+
+fn deliver_with(
+    core: &mut Core,
+    sid: SessionId,
+    frame: Frame,
+    args: Args,
+    handler: Option<&dyn Any>,
+) -> Result<Value, Error> {
     let entry = core
         .entry_mut(sid)
         .ok_or_else(|| Error::NoSuchSession(sid.to_string()))?;
@@ -71,7 +96,10 @@ pub(crate) fn deliver(
             event: frame.state,
         });
     };
-    let result = body.dispatch(core, frame, args);
+    let result = match handler {
+        None => body.dispatch(core, frame, args),
+        Some(handler) => body.dispatch_direct(core, frame, args, handler),
+    };
     if let Some(entry) = core.entry_mut(sid) {
         entry.body = Some(body);
     }

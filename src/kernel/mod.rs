@@ -40,7 +40,7 @@ pub use self::error::Error;
 pub use self::event_name::EventName;
 pub use self::postback::{Callback, Postback};
 pub use self::queue::AlarmId;
-pub use self::select::HandleId;
+pub use self::select::{HandleId, Registration};
 pub use self::session::{Session, SessionHost};
 pub use self::session_id::SessionId;
 pub use self::target::Target;
@@ -426,10 +426,11 @@ impl Kernel {
         // Real I/O forbids jumping virtual time; OS signals only need a look.
         let io_watched = core.handle_total > 0;
         let watching = io_watched || core.os.active();
-        if core.queue.has_posts() && !watching {
+        if (core.queue.has_posts() || core.handles.has_woken()) && !watching {
             return; // a post is due now and there is no I/O to look at
         }
         let timeout = match core.queue.head() {
+            _ if core.handles.has_woken() => Some(Duration::ZERO),
             None if core.handle_total == 0 && !core.os.active() => {
                 log::warn!(
                     "kernel waiting with an empty queue: {} extra references and {} handles keep it alive",
@@ -477,8 +478,8 @@ impl Kernel {
                 (e.token(), read, write)
             })
             .collect();
-        if !ready.is_empty() {
-            self.core.io_dispatch(&ready);
+        if !ready.is_empty() || self.core.handles.has_woken() {
+            self.core.io_dispatch(ready);
         }
     }
 }

@@ -160,6 +160,7 @@ impl Core {
     /// Releases the references of dropped postbacks and callbacks.
     #[inline]
     pub(crate) fn drain_released(&mut self) {
+        self.apply_io_requests();
         if self.released.borrow().is_empty() {
             return;
         }

@@ -17,17 +17,20 @@
 //! never reaches the new one.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
+use std::rc::Rc;
 
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
 use super::core::Core;
-use super::ctx::{Frame, KernelHandle};
-use super::dispatch::deliver;
-use super::{Args, Error, EventName, FromArg, SessionId, Value};
+use super::ctx::{Ctx, Frame, KernelHandle};
+use super::dispatch::{deliver, deliver_direct};
+use super::session::Handler;
+use super::{Args, Error, EventName, FromArg, HandlerReturn, SessionId, Value};
 
 /// A watched I/O source (POE's file handle in `select_*`): the slot and
 /// its generation.
@@ -85,11 +88,20 @@ impl<T: Source + Any> AnySource for T {
     }
 }
 
-/// One mode's watcher.
+/// One mode's watcher: a named event (POE's `select_read($fh, $event,
+/// @args)`), or a handler given with the watch (POE's `$kernel->state` plus
+/// `select_read`, what wheels use).
 struct Mode {
     event: EventName,
     args: Args,
     paused: bool,
+    handler: Option<Rc<dyn Any>>,
+}
+
+impl Mode {
+    fn active(&self) -> bool {
+        !self.paused
+    }
 }
 
 struct Watched {
@@ -98,19 +110,63 @@ struct Watched {
     source: Box<dyn AnySource>,
     read: Option<Mode>,
     write: Option<Mode>,
+    /// Edge-triggered (a [`Registration`]): never re-armed after dispatch;
+    /// its handlers drain the source and ask for a [wake](Registration::wake_read)
+    /// when they stop early.
+    edge: bool,
+    /// What the poller watches now (`None`: not registered).
+    registered: Option<Interest>,
 }
 
 impl Watched {
     fn watching(&self) -> bool {
         self.read.is_some() || self.write.is_some()
     }
+
+    /// The interest the active modes need.
+    fn wanted(&self) -> Option<Interest> {
+        let r = self.read.as_ref().is_some_and(Mode::active);
+        let w = self.write.as_ref().is_some_and(Mode::active);
+        match (r, w) {
+            (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
+            (true, false) => Some(Interest::READABLE),
+            (false, true) => Some(Interest::WRITABLE),
+            (false, false) => None,
+        }
+    }
+
+    fn mode_mut(&mut self, dir: Dir) -> &mut Option<Mode> {
+        match dir {
+            Dir::Read => &mut self.read,
+            Dir::Write => &mut self.write,
+        }
+    }
 }
+
+/// A new watcher: its event name, arguments and (for `select_*_state`) handler.
+type Watcher = (EventName, Args, Option<Rc<dyn Any>>);
+
+/// A change asked for through a [`Registration`], applied by the kernel
+/// before its next poll (and before garbage collection).
+#[derive(Debug)]
+pub(crate) enum IoRequest {
+    Pause(HandleId, Dir),
+    Resume(HandleId, Dir),
+    Wake(HandleId, Dir),
+    Release(HandleId),
+}
+
+/// The kernel's mailbox for [`Registration`]s.
+pub(crate) type IoRequests = Rc<RefCell<Vec<IoRequest>>>;
 
 /// The kernel's table of watched sources.
 pub(crate) struct Handles {
     slab: Slab<Watched>,
     next_generation: u32,
     registry: Registry,
+    pub(crate) requests: IoRequests,
+    /// Readiness to report at the next poll whatever the OS says.
+    woken: Vec<(HandleId, Dir)>,
 }
 
 impl fmt::Debug for Handles {
@@ -123,7 +179,7 @@ impl fmt::Debug for Handles {
 
 /// Read or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dir {
+pub(crate) enum Dir {
     Read,
     Write,
 }
@@ -134,6 +190,8 @@ impl Handles {
             slab: Slab::new(),
             next_generation: 0,
             registry,
+            requests: IoRequests::default(),
+            woken: Vec::new(),
         }
     }
 
@@ -143,22 +201,52 @@ impl Handles {
             .filter(|w| w.generation == h.generation())
     }
 
-    /// Re-arms the source so that readiness it still has is reported again.
-    fn rearm(&mut self, h: HandleId) {
+    /// Whether some readiness is to be reported without waiting.
+    pub(crate) fn has_woken(&self) -> bool {
+        !self.woken.is_empty()
+    }
+
+    /// Brings the poller's registration in line with the active modes;
+    /// `rearm` re-registers even when nothing changed, so that readiness
+    /// the source still has is reported again (Linux epoll does on
+    /// `EPOLL_CTL_MOD`).
+    fn sync(&mut self, h: HandleId, rearm: bool) {
         let registry = &self.registry;
-        if let Some(w) = self
+        let Some(w) = self
             .slab
             .get_mut(h.key())
             .filter(|w| w.generation == h.generation())
-        {
-            if let Err(e) = registry.reregister(
-                w.source.source(),
-                h.token(),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                log::warn!("re-arming handle {} failed: {e}", h.0);
+        else {
+            return;
+        };
+        let wanted = w.wanted();
+        let result = match (w.registered, wanted) {
+            (None, None) => Ok(()),
+            (Some(_), None) => registry.deregister(w.source.source()),
+            (None, Some(i)) => registry.register(w.source.source(), h.token(), i),
+            (Some(r), Some(i)) if r != i || rearm => {
+                registry.reregister(w.source.source(), h.token(), i)
             }
+            (Some(_), Some(_)) => return,
+        };
+        match result {
+            Ok(()) => w.registered = wanted,
+            Err(e) => log::warn!(
+                "updating the poll registration of handle {} failed: {e}",
+                h.0
+            ),
         }
+    }
+
+    /// Removes a watched source, deregistering it; returns it with whether
+    /// it was watching.
+    fn remove(&mut self, h: HandleId) -> Option<Watched> {
+        self.get_mut(h)?;
+        let mut w = self.slab.remove(h.key());
+        if w.registered.is_some() {
+            let _ = self.registry.deregister(w.source.source());
+        }
+        Some(w)
     }
 
     /// The handles owned by `sid`.
@@ -193,9 +281,7 @@ impl Core {
     /// Drops every source a stopping session owned.
     pub(crate) fn unwatch_session(&mut self, sid: SessionId) {
         for h in self.handles.owned_by(sid) {
-            let registry = &self.handles.registry;
-            if let Some(mut w) = self.handles.slab.try_remove(h.key()) {
-                let _ = registry.deregister(w.source.source());
+            if let Some(w) = self.handles.remove(h) {
                 if w.watching() {
                     self.handle_total -= 1;
                 }
@@ -203,10 +289,74 @@ impl Core {
         }
     }
 
-    /// Calls the watchers of the sources the poll reported ready.
-    pub(crate) fn io_dispatch(&mut self, ready: &[(Token, bool, bool)]) {
-        for &(token, readable, writable) in ready {
+    /// Applies what [`Registration`]s asked for since the last time.
+    #[inline]
+    pub(crate) fn apply_io_requests(&mut self) {
+        if self.handles.requests.borrow().is_empty() {
+            return;
+        }
+        self.apply_io_requests_now();
+    }
+
+    #[cold]
+    fn apply_io_requests_now(&mut self) {
+        let requests = std::mem::take(&mut *self.handles.requests.borrow_mut());
+        for r in requests {
+            match r {
+                IoRequest::Pause(h, dir) => {
+                    self.set_paused(h, dir, true);
+                }
+                IoRequest::Resume(h, dir) => {
+                    self.set_paused(h, dir, false);
+                }
+                IoRequest::Wake(h, dir) => {
+                    if self.handles.get_mut(h).is_some() {
+                        self.handles.woken.push((h, dir));
+                    }
+                }
+                IoRequest::Release(h) => {
+                    if let Some(w) = self.handles.remove(h) {
+                        self.handle_count_change(w.owner, w.watching(), false);
+                    }
+                }
+            };
+        }
+    }
+
+    pub(crate) fn set_paused(&mut self, h: HandleId, dir: Dir, paused: bool) -> bool {
+        let Some(w) = self.handles.get_mut(h) else {
+            return false;
+        };
+        let Some(mode) = w.mode_mut(dir).as_mut() else {
+            return false;
+        };
+        mode.paused = paused;
+        // Resuming re-arms, so readiness that arrived while paused is seen.
+        self.handles.sync(h, !paused);
+        true
+    }
+
+    /// Calls the watchers of the sources the poll reported ready, and of
+    /// those woken by their registrations.
+    pub(crate) fn io_dispatch(&mut self, mut ready: Vec<(Token, bool, bool)>) {
+        for (h, dir) in std::mem::take(&mut self.handles.woken) {
+            let t = h.token();
+            let pos = ready.iter().position(|r| r.0 == t);
+            let slot = match pos {
+                Some(i) => &mut ready[i],
+                None => {
+                    ready.push((t, false, false));
+                    ready.last_mut().expect("just pushed")
+                }
+            };
+            match dir {
+                Dir::Read => slot.1 = true,
+                Dir::Write => slot.2 = true,
+            }
+        }
+        for (token, readable, writable) in ready {
             let h = HandleId(token.0 as u64);
+            let mut dispatched = false;
             for (dir, is_ready) in [(Dir::Read, readable), (Dir::Write, writable)] {
                 if !is_ready {
                     continue;
@@ -215,11 +365,7 @@ impl Core {
                     break;
                 };
                 let owner = w.owner;
-                let mode = match dir {
-                    Dir::Read => w.read.as_ref(),
-                    Dir::Write => w.write.as_ref(),
-                };
-                let Some(mode) = mode.filter(|m| !m.paused) else {
+                let Some(mode) = w.mode_mut(dir).as_ref().filter(|m| m.active()) else {
                     continue;
                 };
                 let mut args = Args::new();
@@ -227,43 +373,191 @@ impl Core {
                 args.push(if dir == Dir::Read { 0 } else { 1 });
                 args.extend(mode.args.iter().cloned());
                 let frame = Frame::internal(owner, owner, mode.event.clone());
-                let _ = deliver(self, owner, frame, args);
+                let _ = match mode.handler.clone() {
+                    Some(handler) => deliver_direct(self, owner, frame, args, &handler),
+                    None => deliver(self, owner, frame, args),
+                };
+                dispatched = true;
             }
-            if self.handles.get_mut(h).is_some_and(|w| w.watching()) {
-                self.handles.rearm(h);
+            if dispatched && self.handles.get_mut(h).is_some_and(|w| !w.edge) {
+                self.handles.sync(h, true);
             }
         }
     }
 }
 
-impl KernelHandle<'_> {
-    /// Hands a mio source to the kernel, registered for readiness, and
-    /// returns its id. No event is watched yet: see
-    /// [`select_read`](Self::select_read) and
-    /// [`select_write`](Self::select_write).
+/// A source watched edge-triggered, for wheels: POE's wheel-owned
+/// `select_*` registration.
+///
+/// The kernel owns the source (reach it with [`KernelHandle::io`]); the
+/// registration is what the wheel keeps. Its methods work without a
+/// kernel at hand (inside `put`, say): each is applied by the kernel before
+/// its next poll. Dropping the registration unwatches the source and drops
+/// it, as dropping a POE wheel removes its watchers, so a session whose last
+/// wheel is gone can stop.
+///
+/// Unlike [`KernelHandle::watch`] sources, a registered source is not
+/// re-armed after each dispatch: its handlers must drain it (read until
+/// `WouldBlock`), or call [`wake_read`](Self::wake_read) to be visited at
+/// the next poll when they stop early (a read budget).
+pub struct Registration {
+    h: HandleId,
+    requests: IoRequests,
+}
+
+impl Registration {
+    /// The source's handle id.
+    pub fn id(&self) -> HandleId {
+        self.h
+    }
+
+    fn ask(&self, r: IoRequest) {
+        self.requests.borrow_mut().push(r);
+    }
+
+    /// Pauses the read watcher (POE's `select_pause_read`), from the next poll.
+    pub fn pause_read(&self) {
+        self.ask(IoRequest::Pause(self.h, Dir::Read));
+    }
+
+    /// Resumes the read watcher; readiness that arrived meanwhile is reported.
+    pub fn resume_read(&self) {
+        self.ask(IoRequest::Resume(self.h, Dir::Read));
+    }
+
+    /// Pauses the write watcher (POE's `select_pause_write`).
+    pub fn pause_write(&self) {
+        self.ask(IoRequest::Pause(self.h, Dir::Write));
+    }
+
+    /// Resumes the write watcher (POE's `select_resume_write`).
+    pub fn resume_write(&self) {
+        self.ask(IoRequest::Resume(self.h, Dir::Write));
+    }
+
+    /// Calls the read watcher at the next poll even if the OS reports
+    /// nothing (a handler that stopped before `WouldBlock`).
+    pub fn wake_read(&self) {
+        self.ask(IoRequest::Wake(self.h, Dir::Read));
+    }
+
+    /// Calls the write watcher at the next poll even if the OS reports nothing.
+    pub fn wake_write(&self) {
+        self.ask(IoRequest::Wake(self.h, Dir::Write));
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.ask(IoRequest::Release(self.h));
+    }
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration").field("id", &self.h).finish()
+    }
+}
+
+impl<H: 'static> Ctx<'_, H> {
+    /// Watches `h` for reading with a handler given here rather than a
+    /// named state (POE's `$kernel->state($name, $code)` followed by
+    /// `select_read($fh, $name)`, which is what POE's wheels do). `name` is
+    /// the STATE the handler runs as, and the CALLER_STATE of what it calls:
+    /// POE's wheels use `"POE::Wheel::ReadWrite(3) -> select read"`.
     ///
     /// # Errors
-    /// The OS error if registering with the poller fails.
-    pub fn watch<S: Source + Any>(&mut self, source: S) -> io::Result<HandleId> {
+    /// As [`KernelHandle::select_read`].
+    pub fn select_read_state<F, R>(
+        &mut self,
+        h: HandleId,
+        name: impl Into<EventName>,
+        handler: F,
+    ) -> Result<(), Error>
+    where
+        F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
+        R: HandlerReturn,
+    {
+        let handler = erase(handler);
+        self.kernel.set_mode(
+            h,
+            Dir::Read,
+            Some((name.into(), Args::new(), Some(handler))),
+        )
+    }
+
+    /// The write counterpart of [`select_read_state`](Self::select_read_state).
+    ///
+    /// # Errors
+    /// As [`KernelHandle::select_write`].
+    pub fn select_write_state<F, R>(
+        &mut self,
+        h: HandleId,
+        name: impl Into<EventName>,
+        handler: F,
+    ) -> Result<(), Error>
+    where
+        F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
+        R: HandlerReturn,
+    {
+        let handler = erase(handler);
+        self.kernel.set_mode(
+            h,
+            Dir::Write,
+            Some((name.into(), Args::new(), Some(handler))),
+        )
+    }
+}
+
+/// A handler closure as the type-erased value a watcher stores.
+fn erase<H: 'static, F, R>(handler: F) -> Rc<dyn Any>
+where
+    F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
+    R: HandlerReturn,
+{
+    let boxed: Handler<H> = Box::new(move |ctx, args| handler(ctx, args).into_return());
+    Rc::new(boxed)
+}
+
+impl KernelHandle<'_> {
+    fn insert_source<S: Source + Any>(&mut self, source: S, edge: bool) -> HandleId {
         let handles = &mut self.core.handles;
         handles.next_generation = handles.next_generation.wrapping_add(1);
         let generation = handles.next_generation;
         let entry = handles.slab.vacant_entry();
         let h = HandleId::new(entry.key(), generation);
-        let mut watched = Watched {
+        entry.insert(Watched {
             generation,
             owner: self.frame.session,
             source: Box::new(source),
             read: None,
             write: None,
-        };
-        handles.registry.register(
-            watched.source.source(),
-            h.token(),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        entry.insert(watched);
-        Ok(h)
+            edge,
+            registered: None,
+        });
+        h
+    }
+
+    /// Hands a mio source to the kernel and returns its id. No event is
+    /// watched yet: see [`select_read`](Self::select_read) and
+    /// [`select_write`](Self::select_write). The source is registered with
+    /// the poller only while a watcher on it is active, and its watchers are
+    /// level-triggered, as POE's.
+    ///
+    /// # Errors
+    /// None today; the `Result` keeps room for pollers that register at once.
+    pub fn watch<S: Source + Any>(&mut self, source: S) -> io::Result<HandleId> {
+        Ok(self.insert_source(source, false))
+    }
+
+    /// Hands a source to the kernel for a wheel: edge-triggered, and
+    /// released when the returned [`Registration`] is dropped.
+    pub fn register<S: Source + Any>(&mut self, source: S) -> Registration {
+        let h = self.insert_source(source, true);
+        Registration {
+            h,
+            requests: self.core.handles.requests.clone(),
+        }
     }
 
     /// Borrows a watched source as its own type.
@@ -290,10 +584,8 @@ impl KernelHandle<'_> {
                 "unwatch: the source has another type",
             ));
         }
-        let mut w = self.core.handles.slab.remove(h.key());
-        let _ = self.core.handles.registry.deregister(w.source.source());
-        let owner = w.owner;
-        self.core.handle_count_change(owner, w.watching(), false);
+        let w = self.core.handles.remove(h).ok_or(Error::NoSuchHandle)?;
+        self.core.handle_count_change(w.owner, w.watching(), false);
         let any = w.source.into_any();
         Ok(*any
             .downcast::<S>()
@@ -315,49 +607,29 @@ impl KernelHandle<'_> {
         &mut self,
         h: HandleId,
         dir: Dir,
-        watcher: Option<(EventName, Args)>,
+        watcher: Option<Watcher>,
     ) -> Result<(), Error> {
         self.owned(h)?;
         let w = self.core.handles.get_mut(h).ok_or(Error::NoSuchHandle)?;
         let before = w.watching();
-        let slot = match dir {
-            Dir::Read => &mut w.read,
-            Dir::Write => &mut w.write,
-        };
+        let slot = w.mode_mut(dir);
         match (watcher, slot.as_mut()) {
             // POE: watching a watched handle again only resumes it.
-            (Some(_), Some(mode)) => mode.paused = false,
-            (Some((event, args)), None) => {
+            (Some((_, _, None)), Some(mode)) => mode.paused = false,
+            (Some((event, args, handler)), _) => {
                 *slot = Some(Mode {
                     event,
                     args,
                     paused: false,
+                    handler,
                 })
             }
             (None, _) => *slot = None,
         }
         let (owner, after) = (w.owner, w.watching());
         self.core.handle_count_change(owner, before, after);
-        if after {
-            self.core.handles.rearm(h);
-        }
+        self.core.handles.sync(h, true);
         Ok(())
-    }
-
-    fn set_paused(&mut self, h: HandleId, dir: Dir, paused: bool) -> bool {
-        let Some(w) = self.core.handles.get_mut(h) else {
-            return false;
-        };
-        let mode = match dir {
-            Dir::Read => w.read.as_mut(),
-            Dir::Write => w.write.as_mut(),
-        };
-        let Some(mode) = mode else { return false };
-        mode.paused = paused;
-        if !paused {
-            self.core.handles.rearm(h);
-        }
-        true
     }
 
     /// Calls `event` whenever the source is readable (POE's
@@ -373,7 +645,7 @@ impl KernelHandle<'_> {
         event: impl Into<EventName>,
         args: Args,
     ) -> Result<(), Error> {
-        self.set_mode(h, Dir::Read, Some((event.into(), args)))
+        self.set_mode(h, Dir::Read, Some((event.into(), args, None)))
     }
 
     /// Stops watching for reading (POE's `select_read($fh)`).
@@ -394,7 +666,7 @@ impl KernelHandle<'_> {
         event: impl Into<EventName>,
         args: Args,
     ) -> Result<(), Error> {
-        self.set_mode(h, Dir::Write, Some((event.into(), args)))
+        self.set_mode(h, Dir::Write, Some((event.into(), args, None)))
     }
 
     /// Stops watching for writing (POE's `select_write($fh)`).
@@ -408,21 +680,21 @@ impl KernelHandle<'_> {
     /// Pauses the read watcher, keeping it (it still holds the session);
     /// `true` if the handle is watched for reading (POE's `select_pause_read`).
     pub fn select_pause_read(&mut self, h: HandleId) -> bool {
-        self.set_paused(h, Dir::Read, true)
+        self.core.set_paused(h, Dir::Read, true)
     }
 
     /// Resumes a paused read watcher (POE's `select_resume_read`).
     pub fn select_resume_read(&mut self, h: HandleId) -> bool {
-        self.set_paused(h, Dir::Read, false)
+        self.core.set_paused(h, Dir::Read, false)
     }
 
     /// Pauses the write watcher (POE's `select_pause_write`).
     pub fn select_pause_write(&mut self, h: HandleId) -> bool {
-        self.set_paused(h, Dir::Write, true)
+        self.core.set_paused(h, Dir::Write, true)
     }
 
     /// Resumes a paused write watcher (POE's `select_resume_write`).
     pub fn select_resume_write(&mut self, h: HandleId) -> bool {
-        self.set_paused(h, Dir::Write, false)
+        self.core.set_paused(h, Dir::Write, false)
     }
 }

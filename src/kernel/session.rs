@@ -168,6 +168,15 @@ pub(crate) struct Body<H> {
 pub(crate) trait AnySession {
     /// Runs the handler for `frame.state` (or `_default`).
     fn dispatch(&mut self, core: &mut Core, frame: Frame, args: Args) -> Result<Value, Error>;
+    /// Runs `handler` (a type-erased [`Handler<H>`] of this session's heap
+    /// type) as if it were the state `frame.state`.
+    fn dispatch_direct(
+        &mut self,
+        core: &mut Core,
+        frame: Frame,
+        args: Args,
+        handler: &dyn Any,
+    ) -> Result<Value, Error>;
     fn has_state(&self, name: &str) -> bool;
     fn heap_any(&mut self) -> &mut dyn Any;
 }
@@ -183,6 +192,34 @@ impl<H: 'static> AnySession for Body<H> {
         };
         guarded(core, who, move |core| {
             dispatch_with(heap, states, core, frame, args)
+        })
+    }
+    fn dispatch_direct(
+        &mut self,
+        core: &mut Core,
+        frame: Frame,
+        args: Args,
+        handler: &dyn Any,
+    ) -> Result<Value, Error> {
+        let Some(handler) = handler.downcast_ref::<Handler<H>>() else {
+            log::error!(
+                "'{}' for session {}: its watcher's handler was made for another heap type",
+                frame.state,
+                frame.session
+            );
+            return Err(Error::InvalidArgument(
+                "a watcher's handler was made for another heap type",
+            ));
+        };
+        let (heap, states) = (&mut self.heap, &self.states);
+        let who = Who {
+            session: frame.session,
+            sender: frame.sender,
+            state: frame.state.clone(),
+            caller_state: frame.caller_state.clone(),
+        };
+        guarded(core, who, move |core| {
+            invoke(heap, states, core, frame, args, handler)
         })
     }
     fn has_state(&self, name: &str) -> bool {
@@ -243,6 +280,18 @@ pub(crate) fn dispatch_with<H: 'static>(
             }
         },
     };
+    invoke(heap, states, core, frame, args, handler)
+}
+
+/// Runs one handler with a fresh `Ctx`.
+fn invoke<H: 'static>(
+    heap: &mut H,
+    states: &States<H>,
+    core: &mut Core,
+    frame: Frame,
+    args: Args,
+    handler: &Handler<H>,
+) -> Result<Value, Error> {
     core.note_dispatch(&frame);
     let (session, event) = (frame.session, frame.state.clone());
     let mut ctx = Ctx {
