@@ -92,5 +92,6 @@
 
 pub mod filter;
 pub mod kernel;
+pub mod wheel;
 
 pub use kernel::*;

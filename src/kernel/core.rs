@@ -11,7 +11,7 @@ use super::exceptions::Fatal;
 use super::fxhash::FxBuild;
 use super::os_signals::OsSignals;
 use super::postback::Released;
-use super::queue::{Event, Kind, Queue};
+use super::queue::{Event, Queue};
 use super::select::Handles;
 use super::session::AnySession;
 use super::signals::Signals;
@@ -249,7 +249,7 @@ impl Core {
     pub(crate) fn release(&mut self, ev: &Event) {
         if let Some(e) = self.entry_mut(ev.dest) {
             e.events_to -= 1;
-            if let Kind::Timer(id) = ev.kind {
+            if let Some(id) = ev.kind.alarm() {
                 e.alarms.remove(&id);
             }
             if e.events_to == 0 {

@@ -112,6 +112,20 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
     match ev.kind {
         Kind::Gc => {}
         Kind::Signal => signals::dispatch(core, ev),
+        Kind::StateTimer(_) => {
+            let frame = Frame {
+                session: ev.dest,
+                sender: ev.source,
+                state: ev.name.clone(),
+                caller_state: ev.caller_state,
+                active_event: Some(ev.name),
+            };
+            let mut args = ev.args;
+            if let Value::Shared(handler) = args.take(0) {
+                let rest = Args::from(args.into_vec().split_off(1));
+                let _ = deliver_direct(core, ev.dest, frame, rest, &handler);
+            }
+        }
         Kind::Post | Kind::Timer(_) => {
             if ev.dest.is_kernel() {
                 // POE: a yield outside any session targets the kernel and is ignored.

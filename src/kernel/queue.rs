@@ -39,11 +39,24 @@ pub(crate) enum Kind {
     Post,
     /// A timer (`delay*`, `alarm*`).
     Timer(AlarmId),
+    /// A timer whose handler travels as ARG0 (`Ctx::delay_set_state`).
+    StateTimer(AlarmId),
     /// A `_signal` dispatch (`signal`, IDLE, ZOMBIE).
     Signal,
     /// POE's internal `_garbage_collect`: holds a new session until the
     /// first dispatch batch, then lets the GC look at it.
     Gc,
+}
+
+impl Kind {
+    /// The alarm id of a timer.
+    #[inline]
+    pub(crate) fn alarm(&self) -> Option<AlarmId> {
+        match *self {
+            Kind::Timer(id) | Kind::StateTimer(id) => Some(id),
+            _ => None,
+        }
+    }
 }
 
 /// One queued event.
@@ -103,7 +116,10 @@ impl Queue {
         let seq = self.next_seq();
         let id = AlarmId(seq);
         let mut ev = ev;
-        ev.kind = Kind::Timer(id);
+        ev.kind = match ev.kind {
+            Kind::StateTimer(_) => Kind::StateTimer(id),
+            _ => Kind::Timer(id),
+        };
         self.timers.insert((due, seq), Timer { ev, wall });
         self.alarms.insert(id, (due, seq));
         id
@@ -198,7 +214,7 @@ impl Queue {
                 self.timers.insert(key, timer);
                 return None;
             }
-            if let Kind::Timer(id) = timer.ev.kind {
+            if let Some(id) = timer.ev.kind.alarm() {
                 self.alarms.remove(&id);
             }
             Some(timer.ev)
@@ -243,7 +259,7 @@ impl Queue {
             .collect();
         for k in keys {
             if let Some(t) = self.timers.remove(&k) {
-                if let Kind::Timer(id) = t.ev.kind {
+                if let Some(id) = t.ev.kind.alarm() {
                     self.alarms.remove(&id);
                 }
                 removed.push(t.ev);

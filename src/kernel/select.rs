@@ -478,7 +478,7 @@ impl<H: 'static> Ctx<'_, H> {
         F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
         R: HandlerReturn,
     {
-        let handler = erase(handler);
+        let handler = erase_handler(handler);
         self.kernel.set_mode(
             h,
             Dir::Read,
@@ -500,7 +500,7 @@ impl<H: 'static> Ctx<'_, H> {
         F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
         R: HandlerReturn,
     {
-        let handler = erase(handler);
+        let handler = erase_handler(handler);
         self.kernel.set_mode(
             h,
             Dir::Write,
@@ -510,7 +510,7 @@ impl<H: 'static> Ctx<'_, H> {
 }
 
 /// A handler closure as the type-erased value a watcher stores.
-fn erase<H: 'static, F, R>(handler: F) -> Rc<dyn Any>
+pub(crate) fn erase_handler<H: 'static, F, R>(handler: F) -> Rc<dyn Any>
 where
     F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
     R: HandlerReturn,
@@ -603,12 +603,7 @@ impl KernelHandle<'_> {
         }
     }
 
-    fn set_mode(
-        &mut self,
-        h: HandleId,
-        dir: Dir,
-        watcher: Option<Watcher>,
-    ) -> Result<(), Error> {
+    fn set_mode(&mut self, h: HandleId, dir: Dir, watcher: Option<Watcher>) -> Result<(), Error> {
         self.owned(h)?;
         let w = self.core.handles.get_mut(h).ok_or(Error::NoSuchHandle)?;
         let before = w.watching();

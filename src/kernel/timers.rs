@@ -13,9 +13,10 @@
 //! each timer, as POE keeps it.
 
 use super::clock::secs_to_nanos;
-use super::ctx::KernelHandle;
+use super::ctx::{Ctx, KernelHandle};
 use super::queue::{Event, Kind};
-use super::{AlarmId, Args, Error, EventName};
+use super::select::erase_handler;
+use super::{AlarmId, Args, Error, EventName, HandlerReturn, Value};
 
 /// A timer taken off the queue by [`alarm_remove`](KernelHandle::alarm_remove):
 /// POE's `(name, time, \@args)`.
@@ -46,6 +47,17 @@ impl KernelHandle<'_> {
         wall: f64,
         args: Args,
     ) -> AlarmId {
+        self.set_timer_kind(event, secs_from_now, wall, args, Kind::Timer(AlarmId(0)))
+    }
+
+    pub(crate) fn set_timer_kind(
+        &mut self,
+        event: EventName,
+        secs_from_now: f64,
+        wall: f64,
+        args: Args,
+        kind: Kind,
+    ) -> AlarmId {
         let now = self.core.clock.now();
         self.core.now = now;
         let due = now.saturating_add(secs_to_nanos(secs_from_now));
@@ -59,7 +71,7 @@ impl KernelHandle<'_> {
                 source: me,
                 name: event,
                 args,
-                kind: Kind::Timer(AlarmId(0)),
+                kind,
                 caller_state,
             },
         )
@@ -226,5 +238,36 @@ impl KernelHandle<'_> {
         ids.into_iter()
             .filter_map(|id| self.alarm_remove(id).ok())
             .collect()
+    }
+}
+
+impl<H: 'static> Ctx<'_, H> {
+    /// A delay whose handler is given here rather than a named state (POE's
+    /// `$kernel->state($name, $code)` then `delay_set($name, ...)`, as
+    /// wheels do): `handler` runs as STATE `name` after `seconds`. The
+    /// timer is an ordinary alarm of the session: `alarm_remove` and
+    /// `alarm_remove_all` reach it.
+    pub fn delay_set_state<F, R>(
+        &mut self,
+        name: impl Into<EventName>,
+        seconds: f64,
+        args: Args,
+        handler: F,
+    ) -> AlarmId
+    where
+        F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
+        R: HandlerReturn,
+    {
+        let mut all = Args::new();
+        all.push(Value::Shared(erase_handler(handler)));
+        all.extend(args.iter().cloned());
+        let wall = self.kernel.core.clock.wall() + seconds;
+        self.kernel.set_timer_kind(
+            name.into(),
+            seconds,
+            wall,
+            all,
+            Kind::StateTimer(AlarmId(0)),
+        )
     }
 }
