@@ -19,6 +19,9 @@ mod trace_03;
 #[path = "../examples/trace_06_filters.rs"]
 #[allow(dead_code)]
 mod trace_06;
+#[path = "../examples/trace_07_readwrite.rs"]
+#[allow(dead_code)]
+mod trace_07;
 
 use std::path::Path;
 
@@ -106,6 +109,16 @@ fn trace_03_alarms_matches_poe() {
 fn trace_06_filters_matches_poe() {
     let got = trace_06::common::capture(|| trace_06::main().unwrap());
     check("06_filters", got);
+}
+
+/// Trace 07: POE::Wheel::ReadWrite over a socket pair: event arguments
+/// and order, CALLER_STATE naming the wheel's states, put's high-water
+/// return, watermark events, flush() with an empty buffer, AutoFlush,
+/// pause/resume, set_filter re-parsing inside an InputEvent, EOF.
+#[test]
+fn trace_07_readwrite_matches_poe() {
+    let got = trace_07::common::capture(|| trace_07::main().unwrap());
+    check("07_readwrite", got);
 }
 
 /// The differences files only name lines that exist, and the traces are

@@ -29,6 +29,7 @@ use slab::Slab;
 use super::core::Core;
 use super::ctx::{Ctx, Frame, KernelHandle};
 use super::dispatch::{deliver, deliver_direct};
+use super::queue::{Event, Kind};
 use super::session::Handler;
 use super::{Args, Error, EventName, FromArg, HandlerReturn, SessionId, Value};
 
@@ -154,6 +155,7 @@ pub(crate) enum IoRequest {
     Resume(HandleId, Dir),
     Wake(HandleId, Dir),
     Release(HandleId),
+    Yield(SessionId, EventName, Args),
 }
 
 /// The kernel's mailbox for [`Registration`]s.
@@ -314,6 +316,18 @@ impl Core {
                         self.handles.woken.push((h, dir));
                     }
                 }
+                IoRequest::Yield(sid, name, args) => {
+                    if self.entry(sid).is_some() {
+                        self.enqueue(Event {
+                            dest: sid,
+                            source: sid,
+                            name,
+                            args,
+                            kind: Kind::Post,
+                            caller_state: None,
+                        });
+                    }
+                }
                 IoRequest::Release(h) => {
                     if let Some(w) = self.handles.remove(h) {
                         self.handle_count_change(w.owner, w.watching(), false);
@@ -402,6 +416,7 @@ impl Core {
 /// the next poll when they stop early (a read budget).
 pub struct Registration {
     h: HandleId,
+    owner: SessionId,
     requests: IoRequests,
 }
 
@@ -444,6 +459,13 @@ impl Registration {
     /// Calls the write watcher at the next poll even if the OS reports nothing.
     pub fn wake_write(&self) {
         self.ask(IoRequest::Wake(self.h, Dir::Write));
+    }
+
+    /// Queues `event` for the session that registered the source, as its
+    /// own `yield` would, once the running handler has returned (for events
+    /// a wheel must send from code that has no kernel at hand).
+    pub fn yield_(&self, event: impl Into<EventName>, args: Args) {
+        self.ask(IoRequest::Yield(self.owner, event.into(), args));
     }
 }
 
@@ -556,6 +578,7 @@ impl KernelHandle<'_> {
         let h = self.insert_source(source, true);
         Registration {
             h,
+            owner: self.frame.session,
             requests: self.core.handles.requests.clone(),
         }
     }

@@ -655,7 +655,13 @@ impl ReadWrite {
         if was_empty && i.buffered() > 0 {
             if i.auto_flush {
                 match i.flush_out() {
-                    Ok(0) => i.reg.wake_write(), // FlushedEvent
+                    Ok(0) => {
+                        // POE calls FlushedEvent inside put; without the
+                        // handler's ctx here, it is yielded (DIFFERENCES.md).
+                        if let Some(event) = i.events.flushed.clone() {
+                            i.reg.yield_(event, args![i.id as i64]);
+                        }
+                    }
                     Ok(_) => i.reg.resume_write(),
                     Err(e) => {
                         i.clear_output();
