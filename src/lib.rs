@@ -90,6 +90,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+pub mod component;
 pub mod filter;
 pub mod kernel;
 pub mod wheel;

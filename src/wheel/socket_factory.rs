@@ -93,6 +93,8 @@ struct Inner {
     user_paused: bool,
     /// In a descriptor or memory shortage episode (for the one log line).
     starved: bool,
+    /// A retry timer is set.
+    retry_pending: bool,
     retries: u64,
     retry_delay: f64,
 }
@@ -210,6 +212,7 @@ impl SocketFactoryBuilder {
             failure: failure.clone(),
             user_paused: false,
             starved: false,
+            retry_pending: false,
             retries: 0,
             retry_delay: self.retry_delay.unwrap_or(DEFAULT_RETRY_DELAY),
         }));
@@ -530,6 +533,11 @@ fn starve<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>, h: HandleId
             i.starved = true;
         }
         i.retries += 1;
+        if std::mem::replace(&mut i.retry_pending, true) {
+            drop(i);
+            ctx.kernel.select_pause_read(h);
+            return; // a retry is already on its way
+        }
         (i.id, i.retry_delay)
     };
     ctx.kernel.select_pause_read(h);
@@ -540,7 +548,12 @@ fn starve<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>, h: HandleId
         args![],
         move |ctx: &mut Ctx<'_, H>, _| {
             if let Some(rc) = weak.upgrade() {
-                if !rc.borrow().user_paused {
+                let user_paused = {
+                    let mut i = rc.borrow_mut();
+                    i.retry_pending = false;
+                    i.user_paused
+                };
+                if !user_paused {
                     ctx.kernel.select_resume_read(h);
                 }
             }
