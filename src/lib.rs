@@ -53,6 +53,58 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Wheels, filters and Server::TCP
+//!
+//! [`wheel::SocketFactory`] and [`wheel::ReadWrite`] are POE's wheels, the
+//! [`filter`] module its filters, and [`component::ServerTcp`]
+//! POE::Component::Server::TCP. The user guide's SYNOPSIS, whose Perl is
+//!
+//! ```perl
+//! POE::Component::Server::TCP->new(
+//!   Port => 12345,
+//!   ClientConnected => sub {
+//!     print "got a connection from $_[HEAP]{remote_ip}\n";
+//!     $_[HEAP]{client}->put("Smile from the server!");
+//!   },
+//!   ClientInput => sub {
+//!     my $client_input = $_[ARG0];
+//!     $client_input =~ tr[a-zA-Z][n-za-mN-ZA-M];
+//!     $_[HEAP]{client}->put($client_input);
+//!   },
+//! );
+//! POE::Kernel->run;
+//! ```
+//!
+//! reads in Rust:
+//!
+//! ```no_run
+//! use rpoe::component::ServerTcp;
+//! use rpoe::{Kernel, ARG0};
+//!
+//! fn rot13(s: &str) -> String {
+//!     s.chars().map(|c| match c {
+//!         'a'..='m' | 'A'..='M' => (c as u8 + 13) as char,
+//!         'n'..='z' | 'N'..='Z' => (c as u8 - 13) as char,
+//!         c => c,
+//!     }).collect()
+//! }
+//!
+//! let mut kernel = Kernel::new()?;
+//! ServerTcp::new()
+//!     .port(12345)
+//!     .client_connected(|ctx, _| {
+//!         println!("got a connection from {}", ctx.heap.remote_ip);
+//!         ctx.heap.client.put("Smile from the server!");
+//!     })
+//!     .client_input(|ctx, args| {
+//!         let client_input = args.value(ARG0).and_then(|v| v.as_utf8()).unwrap_or("");
+//!         ctx.heap.client.put(rot13(client_input));
+//!     })
+//!     .create(&mut kernel)?;
+//! kernel.run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## From POE's `@_` to a handler's arguments
 //!
 //! | POE | rpoe |
