@@ -372,3 +372,54 @@ fn pause_and_resume_accept() {
     kernel.run().unwrap();
     assert_eq!(kernel.session_count(), 0);
 }
+
+/// A connect that cannot complete gives FailureEvent ("connect",
+/// ETIMEDOUT) after the wheel's `connect_timeout`: the target listens with
+/// a full backlog, so the handshake is never answered.
+#[test]
+fn connect_timeout_is_a_failure_event() {
+    let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    l.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
+    // Fill the backlog (never accepted).
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        fillers.push(s);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    thread_local!(static PORT: RefCell<u16> = const { RefCell::new(0) });
+    PORT.with(|p| *p.borrow_mut() = addr.port());
+    let mut kernel = Kernel::new().unwrap();
+    let failures: Failure = Rc::default();
+    failure_session(&mut kernel, &failures, |ctx| {
+        let sf = SocketFactory::new()
+            .remote_address("127.0.0.1")
+            .remote_port(PORT.with(|p| *p.borrow()))
+            .connect_timeout(0.3)
+            .success_event("ok")
+            .failure_event("failed")
+            .create(ctx)
+            .unwrap();
+        KEEP.with(|k| k.borrow_mut().push(sf));
+    });
+    let started = std::time::Instant::now();
+    kernel.run().unwrap();
+    let took = started.elapsed().as_secs_f64();
+    let f = failures.borrow();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, "connect");
+    assert_eq!(f[0].1, 110, "ETIMEDOUT: {f:?}");
+    assert!((0.25..3.0).contains(&took), "took {took}s");
+    KEEP.with(|k| k.borrow_mut().clear());
+    drop(fillers);
+}
