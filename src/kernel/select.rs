@@ -115,6 +115,12 @@ struct Watched {
     /// its handlers drain the source and ask for a [wake](Registration::wake_read)
     /// when they stop early.
     edge: bool,
+    /// Edge sources only: the poller watches writability. A resumed write
+    /// watcher is first called at the next poll without it (most writes
+    /// complete at once); only a handler that leaves the watcher active
+    /// (it met `WouldBlock`) arms it. This saves two `epoll_ctl` calls per
+    /// flushed response.
+    write_armed: bool,
     /// What the poller watches now (`None`: not registered).
     registered: Option<Interest>,
 }
@@ -127,7 +133,7 @@ impl Watched {
     /// The interest the active modes need.
     fn wanted(&self) -> Option<Interest> {
         let r = self.read.as_ref().is_some_and(Mode::active);
-        let w = self.write.as_ref().is_some_and(Mode::active);
+        let w = self.write.as_ref().is_some_and(Mode::active) && (!self.edge || self.write_armed);
         match (r, w) {
             (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
             (true, false) => Some(Interest::READABLE),
@@ -341,10 +347,21 @@ impl Core {
         let Some(w) = self.handles.get_mut(h) else {
             return false;
         };
+        let edge = w.edge;
         let Some(mode) = w.mode_mut(dir).as_mut() else {
             return false;
         };
+        let was_paused = mode.paused;
         mode.paused = paused;
+        if edge && dir == Dir::Write {
+            if paused {
+                w.write_armed = false;
+            } else if was_paused && !w.write_armed {
+                // Lazy write interest: try at the next poll first.
+                self.handles.woken.push((h, Dir::Write));
+                return true;
+            }
+        }
         // Resuming re-arms, so readiness that arrived while paused is seen.
         self.handles.sync(h, !paused);
         true
@@ -393,8 +410,21 @@ impl Core {
                 };
                 dispatched = true;
             }
-            if dispatched && self.handles.get_mut(h).is_some_and(|w| !w.edge) {
-                self.handles.sync(h, true);
+            match self.handles.get_mut(h) {
+                Some(w) if !w.edge => {
+                    if dispatched {
+                        self.handles.sync(h, true);
+                    }
+                }
+                Some(w) => {
+                    // A write handler that left its watcher active met
+                    // `WouldBlock`: now the poller must watch writability.
+                    if writable && !w.write_armed && w.write.as_ref().is_some_and(Mode::active) {
+                        w.write_armed = true;
+                        self.handles.sync(h, false);
+                    }
+                }
+                None => {}
             }
         }
     }
@@ -555,6 +585,7 @@ impl KernelHandle<'_> {
             read: None,
             write: None,
             edge,
+            write_armed: true,
             registered: None,
         });
         h

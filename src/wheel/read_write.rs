@@ -646,7 +646,7 @@ impl ReadWrite {
                 i.id
             );
             i.pending_error = Some(("put", nix::errno::Errno::EINVAL as i64, e.to_string()));
-            i.reg.wake_write();
+            i.reg.resume_write();
             return i.high_state;
         }
         if i.out.len() > before {
@@ -667,7 +667,7 @@ impl ReadWrite {
                         i.clear_output();
                         i.output_done = true;
                         i.pending_error = Some(("write", errno_of(&e), errstr_of(&e)));
-                        i.reg.wake_write();
+                        i.reg.resume_write();
                     }
                 }
             } else {
