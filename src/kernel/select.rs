@@ -410,21 +410,18 @@ impl Core {
                 };
                 dispatched = true;
             }
-            match self.handles.get_mut(h) {
-                Some(w) if !w.edge => {
-                    if dispatched {
-                        self.handles.sync(h, true);
-                    }
+            let Some(w) = self.handles.get_mut(h) else {
+                continue;
+            };
+            if !w.edge {
+                if dispatched {
+                    self.handles.sync(h, true);
                 }
-                Some(w) => {
-                    // A write handler that left its watcher active met
-                    // `WouldBlock`: now the poller must watch writability.
-                    if writable && !w.write_armed && w.write.as_ref().is_some_and(Mode::active) {
-                        w.write_armed = true;
-                        self.handles.sync(h, false);
-                    }
-                }
-                None => {}
+            } else if writable && !w.write_armed && w.write.as_ref().is_some_and(Mode::active) {
+                // A write handler that left its watcher active met
+                // `WouldBlock`: now the poller must watch writability.
+                w.write_armed = true;
+                self.handles.sync(h, false);
             }
         }
     }
