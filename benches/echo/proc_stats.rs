@@ -1,0 +1,56 @@
+//! What the OS says about a server process: CPU time (its own accounting,
+//! not the client's view), resident memory, and pinning to a core.
+
+use nix::sched::{sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
+
+/// Nanoseconds the process has run on a CPU (all threads): the first field
+/// of `/proc/PID/schedstat` where the kernel has it, else `utime + stime`
+/// from `/proc/PID/stat` (10 ms resolution).
+pub fn cpu_ns(pid: u32) -> u64 {
+    if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/schedstat")) {
+        if let Some(ns) = s.split_whitespace().next().and_then(|f| f.parse().ok()) {
+            if ns > 0 {
+                return ns;
+            }
+        }
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces, in parentheses).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // rest starts at field 3 (state, not numeric): utime is field 14, stime 15.
+    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+    ticks * 10_000_000
+}
+
+/// Resident set size in KiB (`VmRSS` of `/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many CPUs this process may run on.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Pins a process (or, with 0, the calling thread) to one CPU; false if
+/// the machine has one CPU or the OS refuses.
+pub fn pin(pid: u32, cpu: usize) -> bool {
+    if cpus() < 2 {
+        return false;
+    }
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_err() {
+        return false;
+    }
+    sched_setaffinity(Pid::from_raw(pid as i32), &set).is_ok()
+}
