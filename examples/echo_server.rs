@@ -33,11 +33,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let mut kernel = Kernel::new()?;
-    let mut server = ServerTcp::new().port(port).client_input(|ctx, args| {
-        ctx.heap
-            .client
-            .put(args.value(ARG0).cloned().unwrap_or_default())
-    });
+    let mut server = ServerTcp::new()
+        .port(port)
+        .client_input(|ctx, mut args| ctx.heap.client.put(args.take(ARG0)));
     if let Some(address) = address {
         server = server.address(address);
     }

@@ -228,9 +228,18 @@ impl Line {
                 Some((i, len))
             }
             Input::Literal(lit) => {
-                let found = data[from..]
-                    .windows(lit.len())
-                    .position(|w| w == lit.as_slice());
+                // Find the first byte fast, then compare the rest.
+                let first = lit[0];
+                let hay = &data[from..];
+                let mut at = 0;
+                let found = loop {
+                    match hay[at..].iter().position(|&b| b == first) {
+                        None => break None,
+                        Some(p) if hay[at + p..].starts_with(lit) => break Some(at + p),
+                        Some(p) if hay.len() - (at + p) < lit.len() => break None,
+                        Some(p) => at += p + 1,
+                    }
+                };
                 match found {
                     Some(p) => Some((from + p, lit.len())),
                     None => {
@@ -284,10 +293,11 @@ impl Filter for Line {
         };
         let data = self.buf.data();
         let line = data[..at].to_vec();
-        let term = data[at..at + len].to_vec();
+        let term =
+            matches!(self.input, Input::Autodetect(None)).then(|| data[at..at + len].to_vec());
         self.buf.consume(at + len);
         self.scan = 0;
-        if let Input::Autodetect(None) = self.input {
+        if let Some(term) = term {
             self.input = if len == 2 || !self.buf.is_empty() {
                 Input::Literal(term)
             } else {
@@ -318,6 +328,12 @@ impl Filter for Line {
             out.extend_from_slice(record_bytes(r)?);
             out.extend_from_slice(&self.output);
         }
+        Ok(())
+    }
+
+    fn put_one_bytes(&mut self, record: Value, out: &mut Vec<u8>) -> Result<(), FilterError> {
+        out.extend_from_slice(record_bytes(&record)?);
+        out.extend_from_slice(&self.output);
         Ok(())
     }
 

@@ -105,6 +105,15 @@ pub trait Filter {
         }
         Ok(())
     }
+
+    /// Serialises one record and appends the bytes to `out` (the wheels'
+    /// fast path for `put` of a single record: no list is built).
+    ///
+    /// # Errors
+    /// As [`put_bytes`](Self::put_bytes).
+    fn put_one_bytes(&mut self, record: Value, out: &mut Vec<u8>) -> Result<(), FilterError> {
+        self.put_bytes(vec![record], out)
+    }
 }
 
 /// `get_one_start` for the byte filters: each chunk's bytes through their

@@ -42,6 +42,11 @@ impl Filter for Stream {
         Ok(Some(Value::Bytes(std::mem::take(&mut self.buffer))))
     }
 
+    fn put_one_bytes(&mut self, record: Value, out: &mut Vec<u8>) -> Result<(), FilterError> {
+        out.extend_from_slice(super::record_bytes(&record)?);
+        Ok(())
+    }
+
     fn put(&mut self, records: Vec<Value>) -> Result<Vec<Value>, FilterError> {
         records
             .into_iter()

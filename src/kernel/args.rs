@@ -71,6 +71,9 @@ enum Store {
     #[default]
     Empty,
     One(Value),
+    /// Two values inline: events such as InputEvent `(record, id)` need no
+    /// allocation for their arguments.
+    Two([Value; 2]),
     Heap(Vec<Value>),
 }
 
@@ -90,6 +93,7 @@ impl Args {
         match &mut self.0 {
             Store::Empty => &mut [],
             Store::One(v) => std::slice::from_mut(v),
+            Store::Two(v) => v,
             Store::Heap(v) => v,
         }
     }
@@ -175,7 +179,12 @@ impl Args {
         let v = v.into();
         self.0 = match std::mem::take(&mut self.0) {
             Store::Empty => Store::One(v),
-            Store::One(first) => Store::Heap(vec![first, v]),
+            Store::One(first) => Store::Two([first, v]),
+            Store::Two([a, b]) => {
+                let mut heap = Vec::with_capacity(4);
+                heap.extend([a, b, v]);
+                Store::Heap(heap)
+            }
             Store::Heap(mut heap) => {
                 heap.push(v);
                 Store::Heap(heap)
@@ -188,6 +197,7 @@ impl Args {
         match &self.0 {
             Store::Empty => &[],
             Store::One(v) => std::slice::from_ref(v),
+            Store::Two(v) => v,
             Store::Heap(v) => v,
         }
     }
@@ -202,6 +212,7 @@ impl Args {
         match self.0 {
             Store::Empty => Vec::new(),
             Store::One(v) => vec![v],
+            Store::Two(v) => v.into(),
             Store::Heap(v) => v,
         }
     }

@@ -620,7 +620,7 @@ impl ReadWrite {
     /// Queues one record for writing (POE's `put`); returns whether the
     /// buffered output has reached HighMark.
     pub fn put(&self, record: impl Into<Value>) -> bool {
-        self.put_all(vec![record.into()])
+        self.put_with(|filter, out| filter.put_one_bytes(record.into(), out))
     }
 
     /// Queues records for writing (POE's `put(@records)`); returns whether
@@ -631,6 +631,13 @@ impl ReadWrite {
     /// rejects is dropped and reported as ErrorEvent `put`; after
     /// `shutdown_output` or a write error, records are dropped.
     pub fn put_all(&self, records: Vec<Value>) -> bool {
+        self.put_with(|filter, out| filter.put_bytes(records, out))
+    }
+
+    fn put_with(
+        &self,
+        frame: impl FnOnce(&mut dyn Filter, &mut Vec<u8>) -> Result<(), FilterError>,
+    ) -> bool {
         let mut guard = self.0.borrow_mut();
         let i = &mut *guard;
         if i.output_done {
@@ -639,7 +646,7 @@ impl ReadWrite {
         }
         let was_empty = i.buffered() == 0;
         let before = i.out.len();
-        if let Err(e) = i.output_filter.put_bytes(records, &mut i.out) {
+        if let Err(e) = frame(&mut *i.output_filter, &mut i.out) {
             i.out.truncate(before);
             log::warn!(
                 "ReadWrite({}): record rejected by the output filter: {e}",
