@@ -250,8 +250,16 @@ fn measure(
             let (base, _) = run(10, 16, 64, false);
             let rss0 = proc_stats::rss_kib(pid);
             let idle = load::idle(addr, idle_n);
-            std::thread::sleep(Duration::from_millis(500));
-            let rss1 = proc_stats::rss_kib(pid);
+            // Let the server accept them all: its memory stops growing.
+            let mut rss1 = proc_stats::rss_kib(pid);
+            let mut still = 0;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while still < 5 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+                let now = proc_stats::rss_kib(pid);
+                still = if now == rss1 { still + 1 } else { 0 };
+                rss1 = now;
+            }
             let (busy, cpu) = run(10, 16, 64, false);
             drop(idle);
             Sample {

@@ -4,6 +4,9 @@
 use super::FilterError;
 use crate::Value;
 
+/// Capacity an emptied buffer may keep.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Buffer {
     bytes: Vec<u8>,
@@ -43,9 +46,17 @@ impl Buffer {
         self.len() == 0
     }
 
-    /// Marks `n` bytes as consumed.
+    /// Marks `n` bytes as consumed. An emptied buffer is reset, and gives
+    /// back memory beyond a small reserve (an idle connection keeps little).
     pub fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.bytes.len());
+        if self.start == self.bytes.len() {
+            self.bytes.clear();
+            self.start = 0;
+            if self.bytes.capacity() > KEEP_CAPACITY {
+                self.bytes.shrink_to(KEEP_CAPACITY);
+            }
+        }
     }
 
     pub fn clear(&mut self) {

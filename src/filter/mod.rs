@@ -20,6 +20,7 @@ mod line;
 mod map;
 mod record_block;
 mod reference;
+mod scan;
 mod stackable;
 mod stream;
 

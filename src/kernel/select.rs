@@ -556,6 +556,27 @@ impl<H: 'static> Ctx<'_, H> {
             Some((name.into(), Args::new(), Some(handler))),
         )
     }
+
+    /// [`select_write_state`](Self::select_write_state) already paused (POE's
+    /// `select_write` then `select_pause_write`, as ReadWrite does while
+    /// nothing is buffered), without telling the poller twice.
+    ///
+    /// # Errors
+    /// As [`KernelHandle::select_write`].
+    pub fn select_write_state_paused<F, R>(
+        &mut self,
+        h: HandleId,
+        name: impl Into<EventName>,
+        handler: F,
+    ) -> Result<(), Error>
+    where
+        F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
+        R: HandlerReturn,
+    {
+        let handler = erase_handler(handler);
+        self.kernel
+            .set_mode_paused(h, Dir::Write, (name.into(), Args::new(), Some(handler)))
+    }
 }
 
 /// A handler closure as the type-erased value a watcher stores.
@@ -652,6 +673,26 @@ impl KernelHandle<'_> {
             }
             Some(_) => Ok(()),
         }
+    }
+
+    fn set_mode_paused(&mut self, h: HandleId, dir: Dir, watcher: Watcher) -> Result<(), Error> {
+        self.owned(h)?;
+        let w = self.core.handles.get_mut(h).ok_or(Error::NoSuchHandle)?;
+        let before = w.watching();
+        let (event, args, handler) = watcher;
+        *w.mode_mut(dir) = Some(Mode {
+            event,
+            args,
+            paused: true,
+            handler,
+        });
+        if dir == Dir::Write {
+            w.write_armed = false;
+        }
+        let (owner, after) = (w.owner, w.watching());
+        self.core.handle_count_change(owner, before, after);
+        self.core.handles.sync(h, false);
+        Ok(())
     }
 
     fn set_mode(&mut self, h: HandleId, dir: Dir, watcher: Option<Watcher>) -> Result<(), Error> {

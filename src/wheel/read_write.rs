@@ -30,6 +30,14 @@ const DEFAULT_BLOCK_SIZE: usize = 65_536;
 const DEFAULT_READ_BUDGET: usize = 256 * 1024;
 /// A written prefix of the output buffer longer than this is dropped.
 const COMPACT_AT: usize = 64 * 1024;
+/// An emptied output buffer keeps at most this much capacity.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+thread_local! {
+    /// The read buffer all wheels of the thread share (reads never nest:
+    /// InputEvents run after the read, from the filter).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Buffered, filtered I/O on a stream (POE::Wheel::ReadWrite).
 ///
@@ -92,7 +100,6 @@ struct Inner {
     out_start: usize,
     /// Where each `put`'s bytes end in `out` (POE's driver messages).
     chunk_ends: VecDeque<usize>,
-    read_buf: Vec<u8>,
     block_size: usize,
     read_budget: usize,
     input_paused: bool,
@@ -287,7 +294,6 @@ impl ReadWriteBuilder {
             out: Vec::new(),
             out_start: 0,
             chunk_ends: VecDeque::new(),
-            read_buf: Vec::new(),
             block_size: self.block_size,
             read_budget: self.read_budget,
             input_paused: false,
@@ -300,32 +306,27 @@ impl ReadWriteBuilder {
             records_written: 0,
         }));
         let weak = Rc::downgrade(&inner);
-        let registered = ctx
-            .select_write_state(
+        let mut registered = ctx.select_write_state_paused(
+            h,
+            format!("POE::Wheel::ReadWrite({id}) -> select write"),
+            move |ctx: &mut Ctx<'_, H>, _| {
+                if let Some(rc) = weak.upgrade() {
+                    on_write(ctx, &rc);
+                }
+            },
+        );
+        if reads && registered.is_ok() {
+            let weak = Rc::downgrade(&inner);
+            registered = ctx.select_read_state(
                 h,
-                format!("POE::Wheel::ReadWrite({id}) -> select write"),
+                format!("POE::Wheel::ReadWrite({id}) -> select read"),
                 move |ctx: &mut Ctx<'_, H>, _| {
                     if let Some(rc) = weak.upgrade() {
-                        on_write(ctx, &rc);
+                        on_read(ctx, &rc);
                     }
                 },
-            )
-            .and_then(|()| {
-                ctx.kernel.select_pause_write(h);
-                if !reads {
-                    return Ok(());
-                }
-                let weak = Rc::downgrade(&inner);
-                ctx.select_read_state(
-                    h,
-                    format!("POE::Wheel::ReadWrite({id}) -> select read"),
-                    move |ctx: &mut Ctx<'_, H>, _| {
-                        if let Some(rc) = weak.upgrade() {
-                            on_read(ctx, &rc);
-                        }
-                    },
-                )
-            });
+            );
+        }
         if let Err(e) = registered {
             // The handle was registered a moment ago by this session.
             log::error!("ReadWrite({id}): watching its own stream failed: {e}");
@@ -353,6 +354,9 @@ impl Inner {
         self.out.clear();
         self.out_start = 0;
         self.chunk_ends.clear();
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out.shrink_to(KEEP_CAPACITY);
+        }
     }
 
     /// Writes until the buffer is empty or the stream would block; returns
@@ -393,26 +397,32 @@ impl Inner {
     }
 
     /// One read of at most the remaining budget, fed to the input filter.
+    /// The bytes land in a scratch buffer shared by every wheel of the
+    /// thread (the filter keeps what it needs), so an idle connection holds
+    /// no read buffer.
     fn read_chunk(&mut self, budget: &mut usize) -> ReadOutcome {
         let want = self.block_size.min(*budget).max(1);
-        if self.read_buf.len() < want {
-            self.read_buf.resize(want, 0);
-        }
-        let r = self.stream.get().read(&mut self.read_buf[..want]);
-        match r {
-            Ok(0) => ReadOutcome::Eof,
-            Ok(n) => {
-                *budget = budget.saturating_sub(n);
-                self.octets_read += n as u64;
-                match self.input_filter.get_one_start_bytes(&self.read_buf[..n]) {
-                    Ok(()) => ReadOutcome::Data,
-                    Err(e) => ReadOutcome::Filter(e),
-                }
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < want {
+                scratch.resize(want, 0);
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
-            Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Data,
-            Err(e) => ReadOutcome::Failed(e),
-        }
+            let r = self.stream.get().read(&mut scratch[..want]);
+            match r {
+                Ok(0) => ReadOutcome::Eof,
+                Ok(n) => {
+                    *budget = budget.saturating_sub(n);
+                    self.octets_read += n as u64;
+                    match self.input_filter.get_one_start_bytes(&scratch[..n]) {
+                        Ok(()) => ReadOutcome::Data,
+                        Err(e) => ReadOutcome::Filter(e),
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+                Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Data,
+                Err(e) => ReadOutcome::Failed(e),
+            }
+        })
     }
 }
 
