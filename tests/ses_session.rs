@@ -429,3 +429,32 @@ fn a5_session_options() {
         ]
     );
 }
+
+/// Sessions built from one shared handler table (`StateTable`) each run
+/// with their own heap; a session's own `inline_state` wins over the
+/// table's handler of the same name.
+#[test]
+fn shared_state_tables() {
+    use rpoe::StateTable;
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let l2 = log.clone();
+    let table = StateTable::<i64>::new()
+        .inline_state("_start", |ctx, _| ctx.yield_("hello", rpoe::args![]))
+        .inline_state("hello", move |ctx, _| {
+            l2.borrow_mut().push(format!("table hello {}", ctx.heap))
+        })
+        .build();
+    let mut kernel = rpoe::Kernel::new().unwrap();
+    rpoe::Session::with_shared_states(1, &table)
+        .create(&mut kernel)
+        .unwrap();
+    let l3 = log.clone();
+    rpoe::Session::with_shared_states(2, &table)
+        .inline_state("hello", move |ctx, _| {
+            l3.borrow_mut().push(format!("own hello {}", ctx.heap))
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*log.borrow(), ["table hello 1", "own hello 2"]);
+}

@@ -585,7 +585,7 @@ where
     F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
     R: HandlerReturn,
 {
-    let boxed: Handler<H> = Box::new(move |ctx, args| handler(ctx, args).into_return());
+    let boxed: Handler<H> = Rc::new(move |ctx, args| handler(ctx, args).into_return());
     Rc::new(boxed)
 }
 

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 
 use super::core::Core;
 use super::ctx::{Ctx, Frame, KernelHandle};
@@ -12,7 +13,7 @@ use super::lifecycle;
 use super::{Args, Error, EventName, HandlerError, HandlerReturn, SessionId, Value};
 
 /// A state handler: POE's `sub { my ($kernel, $heap, ...) = @_[...]; ... }`.
-pub(crate) type Handler<H> = Box<dyn Fn(&mut Ctx<'_, H>, Args) -> Result<Value, HandlerError>>;
+pub(crate) type Handler<H> = Rc<dyn Fn(&mut Ctx<'_, H>, Args) -> Result<Value, HandlerError>>;
 
 /// A session's handlers by event name.
 pub(crate) type States<H> = HashMap<EventName, Handler<H>, FxBuild>;
@@ -54,6 +55,7 @@ pub(crate) type States<H> = HashMap<EventName, Handler<H>, FxBuild>;
 pub struct Session<H> {
     heap: H,
     states: States<H>,
+    shared: Option<SharedStates<H>>,
     args: Args,
     options: Vec<(String, Value)>,
 }
@@ -64,6 +66,7 @@ impl<H: 'static> Session<H> {
         Session {
             heap,
             states: HashMap::default(),
+            shared: None,
             args: Args::new(),
             options: Vec::new(),
         }
@@ -78,7 +81,7 @@ impl<H: 'static> Session<H> {
     {
         self.states.insert(
             name.into(),
-            Box::new(move |ctx, args| handler(ctx, args).into_return()),
+            Rc::new(move |ctx, args| handler(ctx, args).into_return()),
         );
         self
     }
@@ -122,9 +125,19 @@ impl<H: 'static> Session<H> {
         self
     }
 
+    /// A session whose handlers are a table shared with other sessions
+    /// (see [`SharedStates`]); states added with
+    /// [`inline_state`](Self::inline_state) are the session's own, and win.
+    pub fn with_shared_states(heap: H, states: &SharedStates<H>) -> Self {
+        let mut s = Session::new(heap);
+        s.shared = Some(states.clone());
+        s
+    }
+
     /// Whether a handler for `name` has been added.
     pub fn has_state(&self, name: &str) -> bool {
         self.states.contains_key(name)
+            || self.shared.as_ref().is_some_and(|t| t.0.contains_key(name))
     }
 
     /// Creates the session (POE's `POE::Session->create`): allocates its id,
@@ -139,9 +152,18 @@ impl<H: 'static> Session<H> {
     ///
     /// [`Kernel`]: crate::Kernel
     pub fn create<K: SessionHost + ?Sized>(self, host: &mut K) -> Result<SessionId, Error> {
+        let states = match self.shared {
+            None => Rc::new(self.states),
+            Some(shared) if self.states.is_empty() => shared.0,
+            Some(shared) => {
+                let mut merged = (*shared.0).clone();
+                merged.extend(self.states);
+                Rc::new(merged)
+            }
+        };
         let body = Box::new(Body {
             heap: self.heap,
-            states: self.states,
+            states,
         });
         lifecycle::create(host.active(), body, self.args, self.options)
     }
@@ -161,7 +183,74 @@ impl<H> fmt::Debug for Session<H> {
 /// A created session's heap and handlers, stored type-erased in the slab.
 pub(crate) struct Body<H> {
     heap: H,
+    states: Rc<States<H>>,
+}
+
+/// A table of handlers built once and shared by many sessions of the same
+/// kind (a component's connection sessions, say): each session then costs
+/// its heap, not a copy of every handler. Build it like a session, with
+/// [`StateTable`]; cloning it is a reference count.
+pub struct SharedStates<H>(Rc<States<H>>);
+
+impl<H> Clone for SharedStates<H> {
+    fn clone(&self) -> Self {
+        SharedStates(self.0.clone())
+    }
+}
+
+impl<H> fmt::Debug for SharedStates<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.0.keys().map(EventName::as_str).collect();
+        names.sort_unstable();
+        f.debug_tuple("SharedStates").field(&names).finish()
+    }
+}
+
+/// Builds [`SharedStates`]: POE's states given once for many sessions (as
+/// POE's `package_states` share one package's subs).
+pub struct StateTable<H> {
     states: States<H>,
+}
+
+impl<H: 'static> Default for StateTable<H> {
+    fn default() -> Self {
+        StateTable {
+            states: HashMap::default(),
+        }
+    }
+}
+
+impl<H: 'static> StateTable<H> {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a handler given as a closure (as [`Session::inline_state`]).
+    pub fn inline_state<F, R>(mut self, name: impl Into<EventName>, handler: F) -> Self
+    where
+        F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
+        R: HandlerReturn,
+    {
+        self.states.insert(
+            name.into(),
+            Rc::new(move |ctx, args| handler(ctx, args).into_return()),
+        );
+        self
+    }
+
+    /// The table, ready to share.
+    pub fn build(self) -> SharedStates<H> {
+        SharedStates(Rc::new(self.states))
+    }
+}
+
+impl<H> fmt::Debug for StateTable<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateTable")
+            .field("states", &self.states.len())
+            .finish()
+    }
 }
 
 /// The kernel's view of a session body, whatever its heap type.

@@ -13,7 +13,9 @@ use super::config::Config;
 use super::listener::{run, ListenerHeap};
 use crate::filter::{Filter, Line};
 use crate::wheel::ReadWrite;
-use crate::{args, AlarmId, Args, Ctx, Session, SessionId, Value, ARG0, ARG1, ARG2};
+use crate::{
+    args, AlarmId, Args, Ctx, Session, SessionId, SharedStates, StateTable, Value, ARG0, ARG1, ARG2,
+};
 
 /// `HEAP{client}`: the connection's ReadWrite wheel, gone (`None`) once the
 /// connection has ended. Its methods do nothing, with a debug log line,
@@ -156,6 +158,7 @@ fn truthy(v: &Value) -> bool {
 pub(crate) fn accept<L: 'static, C: 'static>(
     ctx: &mut Ctx<'_, ListenerHeap<L>>,
     cfg: &Rc<Config<L, C>>,
+    table: &SharedStates<ClientHeap<C>>,
     mut args: Args,
 ) {
     let socket = match args.take_shared::<TcpStream>(ARG0) {
@@ -192,24 +195,24 @@ pub(crate) fn accept<L: 'static, C: 'static>(
     let mut start_args = Args::new();
     start_args.push(Value::shared(socket));
     start_args.extend(cfg.client_args.iter().cloned());
-    let created = session(cfg, heap).args(start_args).create(ctx);
+    let mut session = Session::with_shared_states(heap, table);
+    for (name, value) in &cfg.client_options {
+        session = session.option(name, value.clone());
+    }
+    let created = session.args(start_args).create(ctx);
     if let Err(e) = created {
         log::error!("Server::TCP: cannot start a connection session: {e}");
         ctx.heap.connections = ctx.heap.connections.saturating_sub(1);
     }
 }
 
-/// The connection session with its states: the component's, then the
-/// program's InlineStates (a `_stop` of the program's runs after the
-/// component's).
-fn session<L: 'static, C: 'static>(
+/// The connection sessions' states, built once per server and shared by
+/// every connection: the component's, then the program's InlineStates (a
+/// `_stop` of the program's runs after the component's).
+pub(crate) fn states<L: 'static, C: 'static>(
     cfg: &Rc<Config<L, C>>,
-    heap: ClientHeap<C>,
-) -> Session<ClientHeap<C>> {
-    let mut s = Session::new(heap);
-    for (name, value) in &cfg.client_options {
-        s = s.option(name, value.clone());
-    }
+) -> SharedStates<ClientHeap<C>> {
+    let mut s = StateTable::new();
     let c = cfg.clone();
     s = s.inline_state("_start", move |ctx, args| start(ctx, &c, args));
     let c = cfg.clone();
@@ -293,6 +296,7 @@ fn session<L: 'static, C: 'static>(
             run(stop, ctx, args);
         }
     })
+    .build()
 }
 
 fn start<L: 'static, C: 'static>(

@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use super::client;
+use super::client::{self, ClientHeap};
 use super::config::{Cb, Config};
 use super::error::ServerTcpError;
 use crate::wheel::{SocketDomain, SocketFactory};
-use crate::{args, Args, Ctx, Session, SessionHost, SessionId, ARG0, ARG1, ARG2, ARG3};
+use crate::{
+    args, Args, Ctx, Session, SessionHost, SessionId, SharedStates, ARG0, ARG1, ARG2, ARG3,
+};
 
 /// The listener session's heap: POE's listener HEAP members, beside the
 /// program's own data in `user`.
@@ -127,8 +129,9 @@ pub(crate) fn create<L: 'static, C: 'static, K: SessionHost + ?Sized>(
     let c = cfg.clone();
     session = session.inline_state("_start", move |ctx, _| start(ctx, &c));
     let c = cfg.clone();
+    let table = client::states(&cfg);
     session = session.inline_state("tcp_server_got_connection", move |ctx, args| {
-        got_connection(ctx, &c, args)
+        got_connection(ctx, &c, &table, args)
     });
     let c = cfg.clone();
     session = session.inline_state("tcp_server_got_error", move |ctx, args| {
@@ -230,6 +233,7 @@ fn start<L: 'static, C: 'static>(ctx: &mut Ctx<'_, ListenerHeap<L>>, cfg: &Rc<Co
 fn got_connection<L: 'static, C: 'static>(
     ctx: &mut Ctx<'_, ListenerHeap<L>>,
     cfg: &Rc<Config<L, C>>,
+    table: &SharedStates<ClientHeap<C>>,
     args: Args,
 ) {
     ctx.heap.connections += 1;
@@ -238,7 +242,7 @@ fn got_connection<L: 'static, C: 'static>(
         Some(acceptor) => {
             run(acceptor, ctx, args);
         }
-        None => client::accept(ctx, cfg, args),
+        None => client::accept(ctx, cfg, table, args),
     }
 }
 
