@@ -36,6 +36,43 @@ impl Outcome {
     }
 }
 
+/// Warm-up, then the measured window.
+struct Window {
+    started: Instant,
+    warmup: Duration,
+    window: Duration,
+    measuring: bool,
+    window_start: Instant,
+}
+
+impl Window {
+    fn new(started: Instant, warmup: Duration, window: Duration) -> Self {
+        Window {
+            started,
+            warmup,
+            window,
+            measuring: false,
+            window_start: started,
+        }
+    }
+
+    /// Starts measuring after the warm-up; `Some(seconds measured)` once
+    /// the window is over.
+    fn tick(&mut self, on_start: &mut dyn FnMut(), on_end: &mut dyn FnMut()) -> Option<f64> {
+        let now = Instant::now();
+        if !self.measuring && now >= self.started + self.warmup {
+            self.measuring = true;
+            self.window_start = now;
+            on_start();
+        }
+        if self.measuring && now >= self.window_start + self.window {
+            on_end();
+            return Some(now.duration_since(self.window_start).as_secs_f64());
+        }
+        None
+    }
+}
+
 struct Conn {
     stream: TcpStream,
     out: Vec<u8>,
@@ -129,20 +166,13 @@ pub fn pipelined(
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 256 * 1024];
     let mut out = Outcome::default();
-    let mut measuring = false;
-    let mut window_start = started;
+    let mut clock = Window::new(started, warmup, window);
     loop {
-        let now = Instant::now();
-        if !measuring && now >= started + warmup {
-            measuring = true;
-            window_start = now;
-            on_start();
-        }
-        if measuring && now >= window_start + window {
-            on_end();
-            out.secs = now.duration_since(window_start).as_secs_f64();
+        if let Some(secs) = clock.tick(on_start, on_end) {
+            out.secs = secs;
             return out;
         }
+        let measuring = clock.measuring;
         poll.poll(&mut events, Some(Duration::from_millis(5)))
             .expect("poll");
         for ev in &events {
@@ -224,20 +254,13 @@ pub fn churn(
     let mut flows_v: Vec<Flow> = (0..flows).map(|i| open(&poll, i)).collect();
     let started = Instant::now();
     let mut out = Outcome::default();
-    let mut measuring = false;
-    let mut window_start = started;
+    let mut clock = Window::new(started, warmup, window);
     loop {
-        let now = Instant::now();
-        if !measuring && now >= started + warmup {
-            measuring = true;
-            window_start = now;
-            on_start();
-        }
-        if measuring && now >= window_start + window {
-            on_end();
-            out.secs = now.duration_since(window_start).as_secs_f64();
+        if let Some(secs) = clock.tick(on_start, on_end) {
+            out.secs = secs;
             return out;
         }
+        let measuring = clock.measuring;
         poll.poll(&mut events, Some(Duration::from_millis(5)))
             .expect("poll");
         for ev in &events {

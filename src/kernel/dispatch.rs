@@ -113,17 +113,10 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
         Kind::Gc => {}
         Kind::Signal => signals::dispatch(core, ev),
         Kind::StateTimer(_) => {
-            let frame = Frame {
-                session: ev.dest,
-                sender: ev.source,
-                state: ev.name.clone(),
-                caller_state: ev.caller_state,
-                active_event: Some(ev.name),
-            };
-            let mut args = ev.args;
+            let (dest, frame, mut args) = queued_frame(ev);
             if let Value::Shared(handler) = args.take(0) {
                 let rest = Args::from(args.into_vec().split_off(1));
-                let _ = deliver_direct(core, ev.dest, frame, rest, &handler);
+                let _ = deliver_direct(core, dest, frame, rest, &handler);
             }
         }
         Kind::Post | Kind::Timer(_) => {
@@ -131,15 +124,22 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
                 // POE: a yield outside any session targets the kernel and is ignored.
                 return;
             }
-            let frame = Frame {
-                session: ev.dest,
-                sender: ev.source,
-                state: ev.name.clone(),
-                caller_state: ev.caller_state,
-                active_event: Some(ev.name),
-            };
+            let (dest, frame, args) = queued_frame(ev);
             // NoHandler is logged where it happens; handler errors too.
-            let _ = deliver(core, ev.dest, frame, ev.args);
+            let _ = deliver(core, dest, frame, args);
         }
     }
+}
+
+/// A queued event's destination, frame and arguments.
+#[inline]
+fn queued_frame(ev: Event) -> (SessionId, Frame, Args) {
+    let frame = Frame {
+        session: ev.dest,
+        sender: ev.source,
+        state: ev.name.clone(),
+        caller_state: ev.caller_state,
+        active_event: Some(ev.name),
+    };
+    (ev.dest, frame, ev.args)
 }

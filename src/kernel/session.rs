@@ -54,7 +54,7 @@ pub(crate) type States<H> = HashMap<EventName, Handler<H>, FxBuild>;
 /// ```
 pub struct Session<H> {
     heap: H,
-    states: States<H>,
+    own: StateTable<H>,
     shared: Option<SharedStates<H>>,
     args: Args,
     options: Vec<(String, Value)>,
@@ -65,7 +65,7 @@ impl<H: 'static> Session<H> {
     pub fn new(heap: H) -> Self {
         Session {
             heap,
-            states: HashMap::default(),
+            own: StateTable::new(),
             shared: None,
             args: Args::new(),
             options: Vec::new(),
@@ -79,10 +79,7 @@ impl<H: 'static> Session<H> {
         F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
         R: HandlerReturn,
     {
-        self.states.insert(
-            name.into(),
-            Rc::new(move |ctx, args| handler(ctx, args).into_return()),
-        );
+        self.own = self.own.inline_state(name, handler);
         self
     }
 
@@ -136,7 +133,7 @@ impl<H: 'static> Session<H> {
 
     /// Whether a handler for `name` has been added.
     pub fn has_state(&self, name: &str) -> bool {
-        self.states.contains_key(name)
+        self.own.states.contains_key(name)
             || self.shared.as_ref().is_some_and(|t| t.0.contains_key(name))
     }
 
@@ -152,12 +149,13 @@ impl<H: 'static> Session<H> {
     ///
     /// [`Kernel`]: crate::Kernel
     pub fn create<K: SessionHost + ?Sized>(self, host: &mut K) -> Result<SessionId, Error> {
+        let own = self.own.states;
         let states = match self.shared {
-            None => Rc::new(self.states),
-            Some(shared) if self.states.is_empty() => shared.0,
+            None => Rc::new(own),
+            Some(shared) if own.is_empty() => shared.0,
             Some(shared) => {
                 let mut merged = (*shared.0).clone();
-                merged.extend(self.states);
+                merged.extend(own);
                 Rc::new(merged)
             }
         };
@@ -171,7 +169,7 @@ impl<H: 'static> Session<H> {
 
 impl<H> fmt::Debug for Session<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<&str> = self.states.keys().map(EventName::as_str).collect();
+        let mut names: Vec<&str> = self.own.states.keys().map(EventName::as_str).collect();
         names.sort_unstable();
         f.debug_struct("Session")
             .field("states", &names)
