@@ -1,32 +1,34 @@
-//! Byte search for the line filter, a word (8 bytes) at a time in safe
-//! code: the classic "has a zero byte" test on the word XORed with the
-//! wanted byte, then an exact scan of the word that has one.
+//! Byte search for the line filter, 16 bytes at a time in safe code: the
+//! classic "has a zero byte" test on the word XORed with the wanted byte,
+//! then an exact scan of the word that has one.
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
+type Word = u128;
+const W: usize = 16;
+const LO: Word = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+const HI: Word = 0x8080_8080_8080_8080_8080_8080_8080_8080;
 
 #[inline]
-fn has_zero(w: u64) -> bool {
+fn has_zero(w: Word) -> bool {
     w.wrapping_sub(LO) & !w & HI != 0
 }
 
 #[inline]
-fn word(c: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
+fn word(c: &[u8]) -> Word {
+    let mut a = [0u8; W];
     a.copy_from_slice(c);
-    u64::from_le_bytes(a)
+    Word::from_le_bytes(a)
 }
 
 /// The index of the first `a` or `b` in `hay`.
 pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
-    let (va, vb) = (LO * u64::from(a), LO * u64::from(b));
+    let (va, vb) = (LO * Word::from(a), LO * Word::from(b));
     let mut i = 0;
-    for c in hay.chunks_exact(8) {
+    for c in hay.chunks_exact(W) {
         let w = word(c);
         if has_zero(w ^ va) || has_zero(w ^ vb) {
             break;
         }
-        i += 8;
+        i += W;
     }
     hay[i..]
         .iter()
@@ -36,13 +38,13 @@ pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
 
 /// The index of the first `a` in `hay`.
 pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
-    let va = LO * u64::from(a);
+    let va = LO * Word::from(a);
     let mut i = 0;
-    for c in hay.chunks_exact(8) {
+    for c in hay.chunks_exact(W) {
         if has_zero(word(c) ^ va) {
             break;
         }
-        i += 8;
+        i += W;
     }
     hay[i..].iter().position(|&x| x == a).map(|p| i + p)
 }
