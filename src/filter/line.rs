@@ -289,7 +289,9 @@ impl Filter for Line {
             return Ok(None);
         };
         let data = self.buf.data();
-        let line = data[..at].to_vec();
+        // Room for a terminator, so an echoed line is framed in place.
+        let mut line = Vec::with_capacity(at + self.output.len());
+        line.extend_from_slice(&data[..at]);
         let term =
             matches!(self.input, Input::Autodetect(None)).then(|| data[at..at + len].to_vec());
         self.buf.consume(at + len);
@@ -326,6 +328,12 @@ impl Filter for Line {
             out.extend_from_slice(&self.output);
         }
         Ok(())
+    }
+
+    fn put_one_owned(&mut self, record: Value) -> Result<Vec<u8>, FilterError> {
+        let mut bytes = super::into_record_bytes(record)?;
+        bytes.extend_from_slice(&self.output);
+        Ok(bytes)
     }
 
     fn put_one_bytes(&mut self, record: Value, out: &mut Vec<u8>) -> Result<(), FilterError> {

@@ -115,6 +115,17 @@ pub trait Filter {
     fn put_one_bytes(&mut self, record: Value, out: &mut Vec<u8>) -> Result<(), FilterError> {
         self.put_bytes(vec![record], out)
     }
+
+    /// Serialises one record into bytes of its own (the wheels' zero-copy
+    /// path: a byte filter may reuse the record's buffer).
+    ///
+    /// # Errors
+    /// As [`put_bytes`](Self::put_bytes).
+    fn put_one_owned(&mut self, record: Value) -> Result<Vec<u8>, FilterError> {
+        let mut out = Vec::new();
+        self.put_one_bytes(record, &mut out)?;
+        Ok(out)
+    }
 }
 
 /// `get_one_start` for the byte filters: each chunk's bytes through their
@@ -132,6 +143,15 @@ pub(crate) fn chunk_bytes(v: &Value) -> Result<&[u8], FilterError> {
         Value::Bytes(b) => Ok(b),
         Value::Str(s) => Ok(s.as_bytes()),
         other => Err(FilterError::BadChunk(other.type_name())),
+    }
+}
+
+/// A record's own bytes, taken without copying: `Bytes` or `Str`.
+pub(crate) fn into_record_bytes(v: Value) -> Result<Vec<u8>, FilterError> {
+    match v {
+        Value::Bytes(b) => Ok(b),
+        Value::Str(s) => Ok(s.into_bytes()),
+        other => Err(FilterError::BadRecord(other.type_name())),
     }
 }
 

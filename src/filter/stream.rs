@@ -42,6 +42,10 @@ impl Filter for Stream {
         Ok(Some(Value::Bytes(std::mem::take(&mut self.buffer))))
     }
 
+    fn put_one_owned(&mut self, record: Value) -> Result<Vec<u8>, FilterError> {
+        super::into_record_bytes(record)
+    }
+
     fn put_one_bytes(&mut self, record: Value, out: &mut Vec<u8>) -> Result<(), FilterError> {
         out.extend_from_slice(super::record_bytes(&record)?);
         Ok(())

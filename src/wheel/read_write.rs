@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, IoSlice};
 use std::net::Shutdown;
 use std::rc::Rc;
 
@@ -28,10 +28,6 @@ use crate::{args, ByteStream, Ctx, EventName, HandleId, Registration, SharedStre
 const DEFAULT_BLOCK_SIZE: usize = 65_536;
 /// Bytes read per wakeup before the wheel yields to other sources.
 const DEFAULT_READ_BUDGET: usize = 256 * 1024;
-/// A written prefix of the output buffer longer than this is dropped.
-const COMPACT_AT: usize = 64 * 1024;
-/// An emptied output buffer keeps at most this much capacity.
-const KEEP_CAPACITY: usize = 256 * 1024;
 
 thread_local! {
     /// The read buffer all wheels of the thread share (reads never nest:
@@ -96,10 +92,15 @@ struct Inner {
     /// HighEvent is owed (sent by the next write handler run).
     high_pending: bool,
     auto_flush: bool,
-    out: Vec<u8>,
-    out_start: usize,
-    /// Where each `put`'s bytes end in `out` (POE's driver messages).
-    chunk_ends: VecDeque<usize>,
+    /// Output waiting to be written, as framed: records are queued without
+    /// copying and written with one vectored write.
+    out: VecDeque<Chunk>,
+    /// Bytes of the front chunk already written.
+    front_written: usize,
+    /// Octets in `out` not yet written.
+    buffered: usize,
+    /// `put` calls not entirely written (POE's driver messages).
+    puts_pending: usize,
     block_size: usize,
     read_budget: usize,
     input_paused: bool,
@@ -291,9 +292,10 @@ impl ReadWriteBuilder {
             high_state: false,
             high_pending: false,
             auto_flush: self.auto_flush,
-            out: Vec::new(),
-            out_start: 0,
-            chunk_ends: VecDeque::new(),
+            out: VecDeque::new(),
+            front_written: 0,
+            buffered: 0,
+            puts_pending: 0,
             block_size: self.block_size,
             read_budget: self.read_budget,
             input_paused: false,
@@ -345,55 +347,90 @@ impl fmt::Debug for ReadWriteBuilder {
     }
 }
 
+/// Framed output of one or more `put` calls.
+struct Chunk {
+    bytes: Vec<u8>,
+    /// The `put` calls that end in this chunk.
+    puts: usize,
+}
+
+/// Records smaller than this are appended to a small last chunk rather than
+/// queued on their own, so a flush of many short lines stays a few slices.
+const COALESCE: usize = 2048;
+/// Slices per vectored write.
+const MAX_SLICES: usize = 64;
+
 impl Inner {
     fn buffered(&self) -> usize {
-        self.out.len() - self.out_start
+        self.buffered
     }
 
     fn clear_output(&mut self) {
         self.out.clear();
-        self.out_start = 0;
-        self.chunk_ends.clear();
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out.shrink_to(KEEP_CAPACITY);
+        self.front_written = 0;
+        self.buffered = 0;
+        self.puts_pending = 0;
+    }
+
+    /// Queues the bytes of one `put` call.
+    fn queue(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.buffered += bytes.len();
+        self.puts_pending += 1;
+        if let Some(last) = self.out.back_mut() {
+            if bytes.len() < COALESCE && last.bytes.len() < COALESCE {
+                last.bytes.extend_from_slice(&bytes);
+                last.puts += 1;
+                return;
+            }
+        }
+        self.out.push_back(Chunk { bytes, puts: 1 });
+    }
+
+    /// Marks `n` octets written.
+    fn advance(&mut self, mut n: usize) {
+        self.buffered -= n;
+        self.octets_written += n as u64;
+        while n > 0 {
+            let Some(front) = self.out.front() else { break };
+            let left = front.bytes.len() - self.front_written;
+            if n < left {
+                self.front_written += n;
+                break;
+            }
+            n -= left;
+            self.front_written = 0;
+            if let Some(done) = self.out.pop_front() {
+                self.puts_pending -= done.puts;
+                self.records_written += done.puts as u64;
+            }
         }
     }
 
-    /// Writes until the buffer is empty or the stream would block; returns
+    /// Writes until the queue is empty or the stream would block; returns
     /// the octets left (POE::Driver::SysRW's `flush`).
     fn flush_out(&mut self) -> io::Result<usize> {
-        while self.out_start < self.out.len() {
-            let r = self.stream.get().write(&self.out[self.out_start..]);
+        while !self.out.is_empty() {
+            let r = {
+                let mut slices: Vec<IoSlice<'_>> =
+                    Vec::with_capacity(self.out.len().min(MAX_SLICES));
+                for (k, c) in self.out.iter().take(MAX_SLICES).enumerate() {
+                    let from = if k == 0 { self.front_written } else { 0 };
+                    slices.push(IoSlice::new(&c.bytes[from..]));
+                }
+                self.stream.get().write_vectored(&slices)
+            };
             match r {
                 Ok(0) => return Err(io::Error::new(ErrorKind::WriteZero, "wrote nothing")),
-                Ok(n) => {
-                    self.out_start += n;
-                    self.octets_written += n as u64;
-                    while self
-                        .chunk_ends
-                        .front()
-                        .is_some_and(|&e| e <= self.out_start)
-                    {
-                        self.chunk_ends.pop_front();
-                        self.records_written += 1;
-                    }
-                }
+                Ok(n) => self.advance(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        if self.out_start == self.out.len() {
-            self.clear_output();
-        } else if self.out_start > COMPACT_AT && self.out_start * 2 > self.out.len() {
-            let start = self.out_start;
-            self.out.drain(..start);
-            for e in &mut self.chunk_ends {
-                *e -= start;
-            }
-            self.out_start = 0;
-        }
-        Ok(self.buffered())
+        Ok(self.buffered)
     }
 
     /// One read of at most the remaining budget, fed to the input filter.
@@ -630,7 +667,7 @@ impl ReadWrite {
     /// Queues one record for writing (POE's `put`); returns whether the
     /// buffered output has reached HighMark.
     pub fn put(&self, record: impl Into<Value>) -> bool {
-        self.put_with(|filter, out| filter.put_one_bytes(record.into(), out))
+        self.put_with(|filter| filter.put_one_owned(record.into()))
     }
 
     /// Queues records for writing (POE's `put(@records)`); returns whether
@@ -641,12 +678,15 @@ impl ReadWrite {
     /// rejects is dropped and reported as ErrorEvent `put`; after
     /// `shutdown_output` or a write error, records are dropped.
     pub fn put_all(&self, records: Vec<Value>) -> bool {
-        self.put_with(|filter, out| filter.put_bytes(records, out))
+        self.put_with(|filter| {
+            let mut out = Vec::new();
+            filter.put_bytes(records, &mut out).map(|()| out)
+        })
     }
 
     fn put_with(
         &self,
-        frame: impl FnOnce(&mut dyn Filter, &mut Vec<u8>) -> Result<(), FilterError>,
+        frame: impl FnOnce(&mut dyn Filter) -> Result<Vec<u8>, FilterError>,
     ) -> bool {
         let mut guard = self.0.borrow_mut();
         let i = &mut *guard;
@@ -655,19 +695,17 @@ impl ReadWrite {
             return i.high_state;
         }
         let was_empty = i.buffered() == 0;
-        let before = i.out.len();
-        if let Err(e) = frame(&mut *i.output_filter, &mut i.out) {
-            i.out.truncate(before);
-            log::warn!(
-                "ReadWrite({}): record rejected by the output filter: {e}",
-                i.id
-            );
-            i.pending_error = Some(("put", nix::errno::Errno::EINVAL as i64, e.to_string()));
-            i.reg.resume_write();
-            return i.high_state;
-        }
-        if i.out.len() > before {
-            i.chunk_ends.push_back(i.out.len());
+        match frame(&mut *i.output_filter) {
+            Ok(bytes) => i.queue(bytes),
+            Err(e) => {
+                log::warn!(
+                    "ReadWrite({}): record rejected by the output filter: {e}",
+                    i.id
+                );
+                i.pending_error = Some(("put", nix::errno::Errno::EINVAL as i64, e.to_string()));
+                i.reg.resume_write();
+                return i.high_state;
+            }
         }
         if was_empty && i.buffered() > 0 {
             if i.auto_flush {
@@ -872,7 +910,7 @@ impl ReadWrite {
     /// `put` calls whose bytes are not all written yet (POE's
     /// `get_driver_out_messages`).
     pub fn get_driver_out_messages(&self) -> usize {
-        self.0.borrow().chunk_ends.len()
+        self.0.borrow().puts_pending
     }
 
     /// Octets read from the stream so far.
