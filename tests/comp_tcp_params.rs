@@ -41,9 +41,14 @@ fn port_hostname_stopped_and_options() {
         .alias("named")
         .listener_option("trace", 0)
         .client_option("my_option", "set")
-        .stopped(move |_, _| l1.borrow_mut().push("Stopped".into()))
+        .session_option("both", 1)
+        .stopped(move |ctx, _| {
+            assert_eq!(ctx.option_get("both"), Some(rpoe::Value::Int(1)));
+            l1.borrow_mut().push("Stopped".into())
+        })
         .client_input(move |ctx, args| {
             let opt = ctx.option_get("my_option");
+            assert_eq!(ctx.option_get("both"), Some(rpoe::Value::Int(1)));
             l2.borrow_mut().push(format!(
                 "input {} option {}",
                 args.value(ARG0).unwrap().as_utf8().unwrap(),

@@ -271,6 +271,19 @@ impl<L: 'static, C: 'static> ServerTcp<L, C> {
         self
     }
 
+    /// POE's `SessionParams => [options => {...}]`: a session option for the
+    /// listener *and* every connection session, as POE passes SessionParams
+    /// to both. [`listener_option`](Self::listener_option) and
+    /// [`client_option`](Self::client_option) set one side only.
+    pub fn session_option(mut self, name: &str, value: impl Into<Value>) -> Self {
+        let value = value.into();
+        self.cfg
+            .listener_options
+            .push((name.to_owned(), value.clone()));
+        self.cfg.client_options.push((name.to_owned(), value));
+        self
+    }
+
     /// POE's `ClientArgs`: what `ClientConnected` receives as ARG0...
     pub fn client_args(mut self, args: Args) -> Self {
         self.cfg.client_args = args;
