@@ -167,3 +167,145 @@ fn one_server_on_two_addresses() {
     seen.sort();
     assert_eq!(seen, ["127.0.0.1", "::1"]);
 }
+
+/// A graceful close never resets a client that keeps sending (reliability
+/// item 7): the server shuts its side, reads and discards until the
+/// client closes, then closes. The client receives all 20 MB, then EOF,
+/// never ECONNRESET.
+#[test]
+fn graceful_close_does_not_reset_a_client_that_keeps_sending() {
+    const TOTAL: usize = 20 * 1024 * 1024;
+    let mut kernel = Kernel::new().unwrap();
+    let id = ServerTcp::new()
+        .address("127.0.0.1")
+        .alias("noisy")
+        .client_filter(rpoe::filter::Stream::new())
+        .client_connected(|ctx, _| {
+            for _ in 0..20 {
+                ctx.heap.client.put(vec![b'z'; 1024 * 1024]);
+            }
+            ctx.yield_("shutdown", args![]);
+        })
+        .client_input(|_, _| {})
+        .client_disconnected(|ctx, _| {
+            let _ = ctx.post("noisy", "shutdown", args![]);
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let port = port_of(&mut kernel, id);
+    let client = thread::spawn(move || {
+        let s = StdTcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let noise = thread::spawn(move || {
+            let chunk = [b'n'; 4096];
+            for _ in 0..2000 {
+                if w.write_all(&chunk).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_micros(200));
+            }
+        });
+        let mut r = s;
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 65536];
+        let outcome = loop {
+            match r.read(&mut buf) {
+                Ok(0) => break Ok(got),
+                Ok(n) => got += n,
+                Err(e) => break Err(e.kind()),
+            }
+        };
+        drop(r);
+        noise.join().unwrap();
+        outcome
+    });
+    kernel.run().unwrap();
+    assert_eq!(client.join().unwrap(), Ok(TOTAL), "every byte, then EOF");
+}
+
+#[derive(Default)]
+struct Producer {
+    produced: usize,
+    highs: usize,
+    lows: usize,
+    max_buffered: usize,
+    blocked: bool,
+}
+
+const CHUNK: usize = 64 * 1024;
+const TARGET: usize = 50 * 1024 * 1024;
+const HIGH: usize = 256 * 1024;
+
+/// Produces until `put` reports the high mark or everything is sent.
+fn produce(ctx: &mut rpoe::Ctx<rpoe::component::ClientHeap<Producer>>) {
+    while ctx.heap.user.produced < TARGET {
+        let high = ctx.heap.client.put(vec![b'p'; CHUNK]);
+        ctx.heap.user.produced += CHUNK;
+        let buffered = ctx.heap.client.get_driver_out_octets();
+        ctx.heap.user.max_buffered = ctx.heap.user.max_buffered.max(buffered);
+        if high {
+            ctx.heap.user.blocked = true;
+            return;
+        }
+    }
+    ctx.yield_("shutdown", args![]);
+}
+
+/// Back-pressure users can see (reliability item 6): 50 MB to a slow
+/// reader, produced only while `put` says the high mark is not reached
+/// and again at ClientLow. The buffer never holds more than HighMark plus
+/// one chunk, and ClientHigh and ClientLow alternate, once per crossing.
+#[test]
+fn back_pressure_bounds_the_buffer_for_a_slow_reader() {
+    let mut kernel = Kernel::new().unwrap();
+    let result = std::rc::Rc::new(RefCell::new((0usize, 0usize, 0usize)));
+    let r2 = result.clone();
+    let id = ServerTcp::with_heaps((), Producer::default)
+        .address("127.0.0.1")
+        .alias("producer")
+        .client_filter(rpoe::filter::Stream::new())
+        .high_mark(HIGH)
+        .low_mark(64 * 1024)
+        .client_high(|ctx, _| {
+            ctx.heap.user.highs += 1;
+            assert_eq!(ctx.heap.user.highs, ctx.heap.user.lows + 1, "alternating");
+        })
+        .client_low(|ctx, _| {
+            ctx.heap.user.lows += 1;
+            assert_eq!(ctx.heap.user.highs, ctx.heap.user.lows, "alternating");
+            if ctx.heap.user.blocked {
+                ctx.heap.user.blocked = false;
+                produce(ctx);
+            }
+        })
+        .client_connected(|ctx, _| produce(ctx))
+        .client_input(|_, _| {})
+        .client_disconnected(move |ctx, _| {
+            let u = &ctx.heap.user;
+            *r2.borrow_mut() = (u.max_buffered, u.highs, u.lows);
+            let _ = ctx.post("producer", "shutdown", args![]);
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let port = port_of(&mut kernel, id);
+    let client = thread::spawn(move || {
+        let mut s = StdTcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) => panic!("read: {e}"),
+            }
+            thread::sleep(Duration::from_micros(100)); // a slow reader
+        }
+        got
+    });
+    kernel.run().unwrap();
+    assert_eq!(client.join().unwrap(), TARGET);
+    let (max_buffered, highs, lows) = *result.borrow();
+    assert!(max_buffered <= HIGH + CHUNK, "buffered {max_buffered}");
+    assert!(highs >= 1, "the high mark was reached");
+    assert_eq!(highs, lows, "each crossing reported once");
+}

@@ -933,6 +933,12 @@ impl ReadWrite {
         self.0.borrow().records_written
     }
 
+    /// Whether input has ended: end of file, a read or filter error,
+    /// `shutdown_input`, or a wheel made without InputEvent.
+    pub fn input_ended(&self) -> bool {
+        self.0.borrow().input_done
+    }
+
     /// Whether input was paused with [`pause_input`](Self::pause_input).
     pub fn input_paused(&self) -> bool {
         self.0.borrow().input_paused

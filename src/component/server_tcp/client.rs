@@ -114,6 +114,10 @@ pub struct ClientHeap<C> {
     /// The program's own connection data.
     pub user: C,
     drain_alarm: Option<AlarmId>,
+    /// Output is shut (FIN sent); input is read and discarded until the
+    /// peer closes, so closing never resets the peer while our last bytes
+    /// are on their way.
+    lingering: bool,
 }
 
 impl<C: fmt::Debug> fmt::Debug for ClientHeap<C> {
@@ -191,6 +195,7 @@ pub(crate) fn accept<L: 'static, C: 'static>(
         listener: ctx.session(),
         user: (cfg.client_heap)(),
         drain_alarm: None,
+        lingering: false,
     };
     let mut start_args = Args::new();
     start_args.push(Value::shared(socket));
@@ -248,6 +253,10 @@ pub(crate) fn states<L: 'static, C: 'static>(
     let c = cfg.clone();
     s = s.inline_state("tcp_server_got_drain_timeout", move |ctx: &mut Ctx<'_, ClientHeap<C>>, args| {
         ctx.heap.drain_alarm = None;
+        if ctx.heap.lingering {
+            ctx.heap.client.close();
+            return;
+        }
         if ctx.heap.client.is_connected() {
             log::warn!(
                 "Server::TCP connection {} ({}:{}): output not drained in time; closing with {} octets unsent",
@@ -375,6 +384,14 @@ fn got_error<L: 'static, C: 'static>(
     cfg: &Rc<Config<L, C>>,
     args: Args,
 ) {
+    if ctx.heap.lingering {
+        // The peer closed (or failed) after our graceful end: done.
+        ctx.heap.client.close();
+        if let Some(alarm) = ctx.heap.drain_alarm.take() {
+            let _ = ctx.kernel.alarm_remove(alarm);
+        }
+        return;
+    }
     let op = args.get::<&str>(ARG0).unwrap_or("").to_owned();
     let errnum = args.get::<i64>(ARG1).unwrap_or(0);
     let econnaborted = nix::errno::Errno::ECONNABORTED as i64;
@@ -441,8 +458,32 @@ fn disconnect<L: 'static, C: 'static>(
     if let Some(disconnected) = &cfg.client_disconnected {
         run(disconnected, ctx, args);
     }
-    ctx.heap.client.close();
     if let Some(alarm) = ctx.heap.drain_alarm.take() {
         let _ = ctx.kernel.alarm_remove(alarm);
     }
+    // A graceful end shuts our side first and reads what the peer still
+    // sends until it closes (at most LINGER seconds): closing a socket with
+    // unread input would reset the peer, and a reset can destroy the last
+    // bytes we sent before the peer has read them.
+    let linger = match ctx.heap.client.wheel() {
+        Some(w) if !ctx.heap.got_an_error && !w.input_ended() => {
+            w.shutdown_output();
+            w.resume_input();
+            true
+        }
+        _ => false,
+    };
+    if linger {
+        ctx.heap.lingering = true;
+        ctx.heap.drain_alarm = Some(ctx.kernel.delay_set(
+            "tcp_server_got_drain_timeout",
+            LINGER,
+            args![],
+        ));
+    } else {
+        ctx.heap.client.close();
+    }
 }
+
+/// Seconds a gracefully closed connection waits for the peer to close.
+const LINGER: f64 = 2.0;
