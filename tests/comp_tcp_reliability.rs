@@ -309,3 +309,36 @@ fn back_pressure_bounds_the_buffer_for_a_slow_reader() {
     assert!(highs >= 1, "the high mark was reached");
     assert_eq!(highs, lows, "each crossing reported once");
 }
+
+/// With `keep_half_open`, a client that half-closes after its request gets
+/// an answer produced 0.5 s later, then EOF when the program shuts the
+/// connection down (reliability item 8, delayed reply).
+#[test]
+fn keep_half_open_allows_a_delayed_reply() {
+    let mut kernel = Kernel::new().unwrap();
+    let id = ServerTcp::new()
+        .address("127.0.0.1")
+        .alias("later")
+        .keep_half_open(true)
+        .client_input(|ctx, _| {
+            ctx.delay("answer", 0.5, args![]);
+        })
+        .inline_state("answer", |ctx, _| {
+            ctx.heap.client.put("the answer, later");
+            ctx.yield_("shutdown", args![]);
+            let _ = ctx.post("later", "shutdown", args![]);
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let port = port_of(&mut kernel, id);
+    let client = thread::spawn(move || {
+        let mut s = StdTcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"question\r\n").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut all = String::new();
+        s.read_to_string(&mut all).unwrap();
+        all
+    });
+    kernel.run().unwrap();
+    assert_eq!(client.join().unwrap(), "the answer, later\r\n");
+}

@@ -416,6 +416,10 @@ fn got_error<L: 'static, C: 'static>(
             }
         }
     }
+    let eof = op == "read" && errnum == 0;
+    if eof && cfg.keep_half_open {
+        return; // the program yields `shutdown` when it has answered
+    }
     if ctx.heap.shutdown_on_error {
         // End of file is a graceful end: a client that only shut down its
         // sending side still gets what is buffered (POE drops it).

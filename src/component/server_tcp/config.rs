@@ -55,6 +55,7 @@ pub(crate) struct Config<L, C> {
     pub client_input_filter: Option<FilterMaker>,
     pub client_output_filter: Option<FilterMaker>,
     pub shutdown_on_error: bool,
+    pub keep_half_open: bool,
     pub high_mark: Option<usize>,
     pub low_mark: Option<usize>,
     pub client_states: Vec<(EventName, Cb<ClientHeap<C>>)>,
@@ -126,6 +127,7 @@ impl<L: 'static, C: 'static> ServerTcp<L, C> {
                 client_input_filter: None,
                 client_output_filter: None,
                 shutdown_on_error: true,
+                keep_half_open: false,
                 high_mark: None,
                 low_mark: None,
                 client_states: Vec::new(),
@@ -426,6 +428,15 @@ impl<L: 'static, C: 'static> ServerTcp<L, C> {
     /// writes reaches a client that only half-closed.
     pub fn client_shutdown_on_error(mut self, on: bool) -> Self {
         self.cfg.shutdown_on_error = on;
+        self
+    }
+
+    /// Keeps a connection open after the client's end of file, until the
+    /// program yields `shutdown` (beyond POE): for protocols where a client
+    /// half-closes after its request and the answer comes later. By default
+    /// end of file ends the connection once what is buffered is written.
+    pub fn keep_half_open(mut self, on: bool) -> Self {
+        self.cfg.keep_half_open = on;
         self
     }
 
