@@ -202,3 +202,107 @@ fn concurrency_zero_then_raised() {
     assert_eq!(t.join().unwrap(), "hi\r\n");
     assert_eq!(*log.borrow(), ["connections while 0: 0", "connected"]);
 }
+
+/// Concurrency 10 with 50 clients connecting and leaving at random for two
+/// seconds (reliability item 15): never more than 10 live connections,
+/// every client served in the end, the count back to 0.
+#[test]
+fn concurrency_ten_under_churn() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut kernel = Kernel::new().unwrap();
+    let counts = Rc::new(RefCell::new(Counts::default()));
+    let (c1, c2) = (counts.clone(), counts.clone());
+    let id = ServerTcp::new()
+        .address("127.0.0.1")
+        .alias("ten")
+        .concurrency(10)
+        .client_connected(move |ctx, _| {
+            let mut c = c1.borrow_mut();
+            c.open += 1;
+            c.max_open = c.max_open.max(c.open);
+            let _ = ctx.post("ten", "check", args![]);
+        })
+        .listener_state("check", |ctx, _| {
+            assert!(
+                ctx.heap.connections <= 10,
+                "{} connections",
+                ctx.heap.connections
+            );
+        })
+        .client_input(|ctx, mut args| {
+            ctx.heap.client.put(args.take(ARG0));
+        })
+        .client_disconnected(move |_, _| {
+            let mut c = c2.borrow_mut();
+            c.open -= 1;
+            c.done += 1;
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let port = port_of::<()>(&mut kernel, id);
+    // A ticker, so the loop below wakes even when no client is active.
+    let ticking = Rc::new(std::cell::Cell::new(true));
+    let t2 = ticking.clone();
+    rpoe::Session::new(())
+        .inline_state("_start", |ctx, _| ctx.delay("tick", 0.01, args![]))
+        .inline_state("tick", move |ctx, _| {
+            if t2.get() {
+                ctx.delay("tick", 0.01, args![]);
+            }
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut served = 0;
+                let mut seed = 0x9e37_79b9_u64 + i;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut s = StdTcpStream::connect(("127.0.0.1", port)).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    s.write_all(b"hi\r\n").unwrap();
+                    let mut buf = [0u8; 4];
+                    s.read_exact(&mut buf).unwrap();
+                    assert_eq!(&buf, b"hi\r\n");
+                    served += 1;
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    thread::sleep(Duration::from_millis(seed % 20));
+                }
+                served
+            })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        kernel.run_one_timeslice().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let waiter = thread::spawn(move || {
+        clients
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .sum::<usize>()
+    });
+    while !waiter.is_finished() {
+        kernel.run_one_timeslice().unwrap();
+    }
+    let served = waiter.join().unwrap();
+    // Let the last disconnections arrive, then stop the listener.
+    let until = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < until {
+        kernel.run_one_timeslice().unwrap();
+    }
+    ticking.set(false);
+    kernel.post("ten", "shutdown", args![]).unwrap();
+    kernel.run().unwrap();
+    let c = counts.borrow();
+    assert!(served >= 50, "every client was served ({served})");
+    assert!(c.max_open <= 10, "{} live at once", c.max_open);
+    assert_eq!(c.open, 0);
+    assert_eq!(c.done, served);
+}
