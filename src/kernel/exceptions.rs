@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::core::Core;
+use super::ctx::Frame;
 use super::signals;
 use super::{Args, Error, EventName, SessionId, Value};
 
@@ -56,6 +57,19 @@ pub(crate) struct Who {
     pub sender: SessionId,
     pub state: EventName,
     pub caller_state: Option<EventName>,
+}
+
+impl Who {
+    /// Who a dispatch frame runs for.
+    #[inline]
+    pub(crate) fn of(frame: &Frame) -> Self {
+        Who {
+            session: frame.session,
+            sender: frame.sender,
+            state: frame.state.clone(),
+            caller_state: frame.caller_state.clone(),
+        }
+    }
 }
 
 /// Runs one handler invocation, turning a panic into POE's DIE handling.

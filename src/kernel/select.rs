@@ -527,12 +527,7 @@ impl<H: 'static> Ctx<'_, H> {
         F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
         R: HandlerReturn,
     {
-        let handler = erase_handler(handler);
-        self.kernel.set_mode(
-            h,
-            Dir::Read,
-            Some((name.into(), Args::new(), Some(handler))),
-        )
+        self.watch_with(h, Dir::Read, name.into(), erase_handler(handler), false)
     }
 
     /// The write counterpart of [`select_read_state`](Self::select_read_state).
@@ -549,12 +544,7 @@ impl<H: 'static> Ctx<'_, H> {
         F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
         R: HandlerReturn,
     {
-        let handler = erase_handler(handler);
-        self.kernel.set_mode(
-            h,
-            Dir::Write,
-            Some((name.into(), Args::new(), Some(handler))),
-        )
+        self.watch_with(h, Dir::Write, name.into(), erase_handler(handler), false)
     }
 
     /// [`select_write_state`](Self::select_write_state) already paused (POE's
@@ -573,9 +563,21 @@ impl<H: 'static> Ctx<'_, H> {
         F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
         R: HandlerReturn,
     {
-        let handler = erase_handler(handler);
+        self.watch_with(h, Dir::Write, name.into(), erase_handler(handler), true)
+    }
+}
+
+impl<H> Ctx<'_, H> {
+    fn watch_with(
+        &mut self,
+        h: HandleId,
+        dir: Dir,
+        name: EventName,
+        handler: Rc<dyn Any>,
+        paused: bool,
+    ) -> Result<(), Error> {
         self.kernel
-            .set_mode_paused(h, Dir::Write, (name.into(), Args::new(), Some(handler)))
+            .set_mode(h, dir, Some((name, Args::new(), Some(handler))), paused)
     }
 }
 
@@ -675,27 +677,15 @@ impl KernelHandle<'_> {
         }
     }
 
-    fn set_mode_paused(&mut self, h: HandleId, dir: Dir, watcher: Watcher) -> Result<(), Error> {
-        self.owned(h)?;
-        let w = self.core.handles.get_mut(h).ok_or(Error::NoSuchHandle)?;
-        let before = w.watching();
-        let (event, args, handler) = watcher;
-        *w.mode_mut(dir) = Some(Mode {
-            event,
-            args,
-            paused: true,
-            handler,
-        });
-        if dir == Dir::Write {
-            w.write_armed = false;
-        }
-        let (owner, after) = (w.owner, w.watching());
-        self.core.handle_count_change(owner, before, after);
-        self.core.handles.sync(h, false);
-        Ok(())
-    }
-
-    fn set_mode(&mut self, h: HandleId, dir: Dir, watcher: Option<Watcher>) -> Result<(), Error> {
+    /// Sets (`Some`) or removes (`None`) a mode's watcher; a new watcher
+    /// starts `paused` or not.
+    fn set_mode(
+        &mut self,
+        h: HandleId,
+        dir: Dir,
+        watcher: Option<Watcher>,
+        paused: bool,
+    ) -> Result<(), Error> {
         self.owned(h)?;
         let w = self.core.handles.get_mut(h).ok_or(Error::NoSuchHandle)?;
         let before = w.watching();
@@ -707,15 +697,18 @@ impl KernelHandle<'_> {
                 *slot = Some(Mode {
                     event,
                     args,
-                    paused: false,
+                    paused,
                     handler,
                 })
             }
             (None, _) => *slot = None,
         }
+        if paused && dir == Dir::Write {
+            w.write_armed = false;
+        }
         let (owner, after) = (w.owner, w.watching());
         self.core.handle_count_change(owner, before, after);
-        self.core.handles.sync(h, true);
+        self.core.handles.sync(h, !paused);
         Ok(())
     }
 
@@ -732,7 +725,7 @@ impl KernelHandle<'_> {
         event: impl Into<EventName>,
         args: Args,
     ) -> Result<(), Error> {
-        self.set_mode(h, Dir::Read, Some((event.into(), args, None)))
+        self.set_mode(h, Dir::Read, Some((event.into(), args, None)), false)
     }
 
     /// Stops watching for reading (POE's `select_read($fh)`).
@@ -740,7 +733,7 @@ impl KernelHandle<'_> {
     /// # Errors
     /// As [`select_read`](Self::select_read).
     pub fn select_read_remove(&mut self, h: HandleId) -> Result<(), Error> {
-        self.set_mode(h, Dir::Read, None)
+        self.set_mode(h, Dir::Read, None, false)
     }
 
     /// Calls `event` whenever the source is writable (POE's `select_write`).
@@ -753,7 +746,7 @@ impl KernelHandle<'_> {
         event: impl Into<EventName>,
         args: Args,
     ) -> Result<(), Error> {
-        self.set_mode(h, Dir::Write, Some((event.into(), args, None)))
+        self.set_mode(h, Dir::Write, Some((event.into(), args, None)), false)
     }
 
     /// Stops watching for writing (POE's `select_write($fh)`).
@@ -761,7 +754,7 @@ impl KernelHandle<'_> {
     /// # Errors
     /// As [`select_read`](Self::select_read).
     pub fn select_write_remove(&mut self, h: HandleId) -> Result<(), Error> {
-        self.set_mode(h, Dir::Write, None)
+        self.set_mode(h, Dir::Write, None, false)
     }
 
     /// Pauses the read watcher, keeping it (it still holds the session);

@@ -271,12 +271,7 @@ pub(crate) trait AnySession {
 impl<H: 'static> AnySession for Body<H> {
     fn dispatch(&mut self, core: &mut Core, frame: Frame, args: Args) -> Result<Value, Error> {
         let (heap, states) = (&mut self.heap, &self.states);
-        let who = Who {
-            session: frame.session,
-            sender: frame.sender,
-            state: frame.state.clone(),
-            caller_state: frame.caller_state.clone(),
-        };
+        let who = Who::of(&frame);
         guarded(core, who, move |core| {
             dispatch_with(heap, states, core, frame, args)
         })
@@ -299,12 +294,7 @@ impl<H: 'static> AnySession for Body<H> {
             ));
         };
         let (heap, states) = (&mut self.heap, &self.states);
-        let who = Who {
-            session: frame.session,
-            sender: frame.sender,
-            state: frame.state.clone(),
-            caller_state: frame.caller_state.clone(),
-        };
+        let who = Who::of(&frame);
         guarded(core, who, move |core| {
             invoke(heap, states, core, frame, args, handler)
         })
