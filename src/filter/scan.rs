@@ -1,56 +1,68 @@
 //! Byte search for the line filter, in safe code that the compiler turns
 //! into SIMD compares: 32-byte blocks are tested with a branch-free OR of
-//! byte comparisons (no early exit inside a block, so it vectorises), then
-//! the block that has a match is located 16 bytes at a time with a bit
-//! mask. About 4x faster than a word-at-a-time (SWAR) scan on 4 KiB lines.
+//! byte comparisons (no early exit inside a block, so it vectorises); in
+//! the block that has a match, the first one is located 16 bytes at a time
+//! with the word-at-a-time "zero byte" test, whose lowest set bit is exact.
+//! About 4x faster than a plain word-at-a-time scan on 4 KiB lines.
 
-/// Whether a 32-byte block holds a byte for which `hit` is true.
+const LO: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+const HI: u128 = 0x8080_8080_8080_8080_8080_8080_8080_8080;
+
+/// Whether a 32-byte block holds `a` or `b`.
 #[inline(always)]
-fn any32(block: &[u8], hit: impl Fn(u8) -> bool) -> bool {
+fn any32(block: &[u8], a: u8, b: u8) -> bool {
     let mut m = 0u8;
     for &x in &block[..32] {
-        m |= hit(x) as u8;
+        m |= ((x == a) | (x == b)) as u8;
     }
     m != 0
 }
 
-/// One bit per byte of a 16-byte block for which `hit` is true.
+/// The high bit of every zero byte of `w` (and maybe of bytes above the
+/// first zero byte, never below it: the lowest set bit is exact).
 #[inline(always)]
-fn mask16(block: &[u8], hit: impl Fn(u8) -> bool) -> u32 {
-    let mut m = 0u32;
-    for (i, &x) in block[..16].iter().enumerate() {
-        m |= (hit(x) as u32) << i;
-    }
-    m
+fn zero_bytes(w: u128) -> u128 {
+    w.wrapping_sub(LO) & !w & HI
 }
 
+/// The first byte of a 16-byte block equal to the byte repeated in `va`
+/// or in `vb`.
 #[inline(always)]
-fn find_by(hay: &[u8], hit: impl Fn(u8) -> bool + Copy) -> Option<usize> {
-    let mut i = 0;
-    for block in hay.chunks_exact(32) {
-        if any32(block, hit) {
-            break;
-        }
-        i += 32;
-    }
-    for block in hay[i..].chunks_exact(16) {
-        let m = mask16(block, hit);
-        if m != 0 {
-            return Some(i + m.trailing_zeros() as usize);
-        }
-        i += 16;
-    }
-    hay[i..].iter().position(|&x| hit(x)).map(|p| i + p)
+fn locate16(block: &[u8], va: u128, vb: u128) -> Option<usize> {
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&block[..16]);
+    let w = u128::from_le_bytes(bytes);
+    let m = zero_bytes(w ^ va) | zero_bytes(w ^ vb);
+    (m != 0).then(|| (m.trailing_zeros() / 8) as usize)
 }
 
 /// The index of the first `a` or `b` in `hay`.
 pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
-    find_by(hay, move |x| (x == a) | (x == b))
+    let (va, vb) = (LO * u128::from(a), LO * u128::from(b));
+    let mut i = 0;
+    for block in hay.chunks_exact(32) {
+        if any32(block, a, b) {
+            let at = locate16(&block[..16], va, vb)
+                .or_else(|| locate16(&block[16..], va, vb).map(|p| p + 16));
+            return at.map(|p| i + p);
+        }
+        i += 32;
+    }
+    if hay.len() - i >= 16 {
+        if let Some(p) = locate16(&hay[i..], va, vb) {
+            return Some(i + p);
+        }
+        i += 16;
+    }
+    hay[i..]
+        .iter()
+        .position(|&x| x == a || x == b)
+        .map(|p| i + p)
 }
 
 /// The index of the first `a` in `hay`.
 pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
-    find_by(hay, move |x| x == a)
+    find2(hay, a, a)
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub const ARG9: usize = 9;
 #[macro_export]
 macro_rules! args {
     () => { $crate::Args::new() };
+    ($a:expr $(,)?) => { $crate::Args::one($a) };
+    ($a:expr, $b:expr $(,)?) => { $crate::Args::two($a, $b) };
     ($($x:expr),+ $(,)?) => {{
         let mut args = $crate::Args::new();
         $(args.push($x);)+
@@ -172,6 +174,18 @@ impl Args {
                 found: "a value still shared elsewhere",
             }
         })
+    }
+
+    /// One argument (what `args![a]` builds), stored inline.
+    #[inline]
+    pub fn one(a: impl Into<Value>) -> Self {
+        Args(Store::One(a.into()))
+    }
+
+    /// Two arguments (what `args![a, b]` builds), stored inline.
+    #[inline]
+    pub fn two(a: impl Into<Value>, b: impl Into<Value>) -> Self {
+        Args(Store::Two([a.into(), b.into()]))
     }
 
     /// Appends an argument.

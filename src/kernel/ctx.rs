@@ -12,7 +12,7 @@ use super::core::Core;
 use super::dispatch::deliver;
 use super::queue::{Event, Kind};
 use super::session::sealed::{Active, Sealed};
-use super::session::{dispatch_with, SessionHost, States};
+use super::session::{dispatch_with, Guard, SessionHost, States};
 use super::{Args, Error, EventName, SessionId, Target, Value};
 
 /// Who is running and why: the fields of POE's `@_` besides the heap.
@@ -133,7 +133,14 @@ impl<H: 'static> Ctx<'_, H> {
                 caller_state: outer.clone(),
                 active_event: outer,
             };
-            dispatch_with(self.heap, self.states, self.kernel.core, frame, args)
+            dispatch_with(
+                self.heap,
+                self.states,
+                self.kernel.core,
+                frame,
+                args,
+                Guard::Inside,
+            )
         } else {
             self.kernel.call_other(sid, event, args)
         }
@@ -155,7 +162,14 @@ impl<H: 'static> Active for Ctx<'_, H> {
         self.kernel.core
     }
     fn dispatch_self(&mut self, frame: Frame, args: Args) -> Result<Value, Error> {
-        dispatch_with(self.heap, self.states, self.kernel.core, frame, args)
+        dispatch_with(
+            self.heap,
+            self.states,
+            self.kernel.core,
+            frame,
+            args,
+            Guard::Inside,
+        )
     }
 }
 

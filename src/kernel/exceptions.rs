@@ -16,7 +16,6 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::core::Core;
 use super::ctx::Frame;
@@ -59,34 +58,25 @@ pub(crate) struct Who {
     pub caller_state: Option<EventName>,
 }
 
-impl Who {
+impl From<Frame> for Who {
     /// Who a dispatch frame runs for.
-    #[inline]
-    pub(crate) fn of(frame: &Frame) -> Self {
+    fn from(frame: Frame) -> Self {
         Who {
             session: frame.session,
             sender: frame.sender,
-            state: frame.state.clone(),
-            caller_state: frame.caller_state.clone(),
+            state: frame.state,
+            caller_state: frame.caller_state,
         }
     }
 }
 
-/// Runs one handler invocation, turning a panic into POE's DIE handling.
-#[inline]
-pub(crate) fn guarded(
-    core: &mut Core,
-    who: Who,
-    run: impl FnOnce(&mut Core) -> Result<Value, Error>,
-) -> Result<Value, Error> {
-    match catch_unwind(AssertUnwindSafe(|| run(&mut *core))) {
-        Ok(result) => result,
-        Err(payload) => panicked(core, who, payload),
-    }
-}
-
+/// Turns a caught panic into POE's DIE handling (or a fatal error).
 #[cold]
-fn panicked(core: &mut Core, frame: Who, payload: Box<dyn Any + Send>) -> Result<Value, Error> {
+pub(crate) fn panicked(
+    core: &mut Core,
+    frame: Who,
+    payload: Box<dyn Any + Send>,
+) -> Result<Value, Error> {
     // Still set while the DIE watcher that panicked runs.
     let die_error = core.signals.dispatching_die().map(str::to_owned);
     let message = message_of(payload.as_ref());

@@ -3,11 +3,12 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 use super::core::Core;
 use super::ctx::{Ctx, Frame, KernelHandle};
-use super::exceptions::{guarded, Who};
+use super::exceptions::{panicked, Who};
 use super::fxhash::FxBuild;
 use super::lifecycle;
 use super::{Args, Error, EventName, HandlerError, HandlerReturn, SessionId, Value};
@@ -270,11 +271,14 @@ pub(crate) trait AnySession {
 
 impl<H: 'static> AnySession for Body<H> {
     fn dispatch(&mut self, core: &mut Core, frame: Frame, args: Args) -> Result<Value, Error> {
-        let (heap, states) = (&mut self.heap, &self.states);
-        let who = Who::of(&frame);
-        guarded(core, who, move |core| {
-            dispatch_with(heap, states, core, frame, args)
-        })
+        dispatch_with(
+            &mut self.heap,
+            &self.states,
+            core,
+            frame,
+            args,
+            Guard::Catch,
+        )
     }
     fn dispatch_direct(
         &mut self,
@@ -293,11 +297,15 @@ impl<H: 'static> AnySession for Body<H> {
                 "a watcher's handler was made for another heap type",
             ));
         };
-        let (heap, states) = (&mut self.heap, &self.states);
-        let who = Who::of(&frame);
-        guarded(core, who, move |core| {
-            invoke(heap, states, core, frame, args, handler)
-        })
+        invoke(
+            &mut self.heap,
+            &self.states,
+            core,
+            frame,
+            args,
+            handler,
+            Guard::Catch,
+        )
     }
     fn has_state(&self, name: &str) -> bool {
         self.states.contains_key(name)
@@ -305,6 +313,15 @@ impl<H: 'static> AnySession for Body<H> {
     fn heap_any(&mut self) -> &mut dyn Any {
         &mut self.heap
     }
+}
+
+/// Whether a handler's panic is caught here (every dispatch through the
+/// kernel) or left to unwind into the handler that called it (a self-call,
+/// which runs inside its caller, as in POE).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guard {
+    Catch,
+    Inside,
 }
 
 /// Runs one handler of a session whose heap and states are at hand: the
@@ -320,6 +337,7 @@ pub(crate) fn dispatch_with<H: 'static>(
     core: &mut Core,
     mut frame: Frame,
     mut args: Args,
+    guard: Guard,
 ) -> Result<Value, Error> {
     let handler = match states.get(frame.state.as_str()) {
         Some(h) => h,
@@ -357,10 +375,13 @@ pub(crate) fn dispatch_with<H: 'static>(
             }
         },
     };
-    invoke(heap, states, core, frame, args, handler)
+    invoke(heap, states, core, frame, args, handler, guard)
 }
 
-/// Runs one handler with a fresh `Ctx`.
+/// Runs one handler with a fresh `Ctx`. Under [`Guard::Catch`] a panic
+/// becomes POE's DIE handling; the frame is read back from the `Ctx` then,
+/// so the common path copies no names for it.
+#[inline]
 fn invoke<H: 'static>(
     heap: &mut H,
     states: &States<H>,
@@ -368,19 +389,33 @@ fn invoke<H: 'static>(
     frame: Frame,
     args: Args,
     handler: &Handler<H>,
+    guard: Guard,
 ) -> Result<Value, Error> {
-    core.note_dispatch(&frame);
-    let (session, event) = (frame.session, frame.state.clone());
     let mut ctx = Ctx {
         heap,
         states,
         kernel: KernelHandle { core, frame },
     };
-    handler(&mut ctx, args).map_err(|source| {
-        log::error!("handler for '{event}' in session {session} failed: {source}");
+    let run = |ctx: &mut Ctx<'_, H>| {
+        ctx.kernel.core.note_dispatch(&ctx.kernel.frame);
+        handler(ctx, args)
+    };
+    let result = match guard {
+        Guard::Inside => run(&mut ctx),
+        Guard::Catch => match catch_unwind(AssertUnwindSafe(|| run(&mut ctx))) {
+            Ok(result) => result,
+            Err(payload) => {
+                let KernelHandle { core, frame } = ctx.kernel;
+                return panicked(core, Who::from(frame), payload);
+            }
+        },
+    };
+    result.map_err(|source| {
+        let Frame { session, state, .. } = ctx.kernel.frame;
+        log::error!("handler for '{state}' in session {session} failed: {source}");
         Error::Handler {
             session,
-            event,
+            event: state,
             source,
         }
     })
