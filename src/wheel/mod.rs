@@ -46,3 +46,50 @@ pub(crate) fn errstr_of(e: &std::io::Error) -> String {
         None => s,
     }
 }
+
+/// An address as text, as POE's `inet_ntoa`: IPv4 written by hand (the
+/// standard formatter costs more than the accept it reports), IPv6 by the
+/// standard library.
+pub(crate) fn ip_text(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut s = String::with_capacity(15);
+            for (k, octet) in v4.octets().into_iter().enumerate() {
+                if k > 0 {
+                    s.push('.');
+                }
+                if octet >= 100 {
+                    s.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    s.push(char::from(b'0' + octet / 10 % 10));
+                }
+                s.push(char::from(b'0' + octet % 10));
+            }
+            s
+        }
+        std::net::IpAddr::V6(_) => ip.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    /// The hand-written IPv4 text is the standard one for every octet value.
+    #[test]
+    fn ip_text_matches_the_standard_formatter() {
+        for octet in 0..=255u8 {
+            for ip in [
+                Ipv4Addr::new(octet, 0, 10, 255),
+                Ipv4Addr::new(127, octet, 1, 100),
+                Ipv4Addr::new(9, 99, octet, 199),
+                Ipv4Addr::new(200, 1, 0, octet),
+            ] {
+                assert_eq!(super::ip_text(IpAddr::V4(ip)), ip.to_string());
+            }
+        }
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(super::ip_text(v6), "::1");
+    }
+}

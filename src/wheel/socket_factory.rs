@@ -478,7 +478,7 @@ fn on_accept<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>, h: Handl
                     Accepted::Tcp(s, a) => {
                         args![
                             Value::shared(s),
-                            a.ip().to_string(),
+                            super::ip_text(a.ip()),
                             i64::from(a.port()),
                             id as i64
                         ]
@@ -597,7 +597,7 @@ fn on_connect<H: 'static>(
                 Ok(None) => match s.peer_addr() {
                     Ok(a) => Ok((
                         Value::shared(s),
-                        Value::from(a.ip().to_string()),
+                        Value::from(super::ip_text(a.ip())),
                         Value::from(i64::from(a.port())),
                     )),
                     Err(e) if e.kind() == ErrorKind::NotConnected => {

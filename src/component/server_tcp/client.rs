@@ -3,7 +3,7 @@
 //! `HEAP{client}`; the Client* callbacks run here.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
@@ -180,7 +180,12 @@ pub(crate) fn accept<L: 'static, C: 'static>(
         Socket::Tcp(s) => {
             let ip = args.get::<&str>(ARG1).unwrap_or("").to_owned();
             let port = args.get::<i64>(ARG2).unwrap_or(0) as u16;
-            (ip, port, s.peer_addr().ok())
+            // The accept already told us the peer: no getpeername(2) call.
+            let addr = match ip.parse::<IpAddr>() {
+                Ok(a) => Some(SocketAddr::new(a, port)),
+                Err(_) => s.peer_addr().ok(),
+            };
+            (ip, port, addr)
         }
         Socket::Unix(_) => ("LOCAL".to_owned(), 0, None),
     };
