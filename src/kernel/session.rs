@@ -339,7 +339,7 @@ pub(crate) fn dispatch_with<H: 'static>(
     mut args: Args,
     guard: Guard,
 ) -> Result<Value, Error> {
-    let handler = match states.get(frame.state.as_str()) {
+    let handler = match states.get(&frame.state) {
         Some(h) => h,
         None => match states.get("_default") {
             Some(h) => {
