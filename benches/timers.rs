@@ -273,8 +273,14 @@ fn main() {
         k.run_until_idle().unwrap();
         rpoe_ops(&mut k, "rearm", 10);
         rpoe_ops(&mut k, "insert", 10);
-        rpoe_fire(1000);
-        heap_fire(1000);
+        // RPOE_BENCH_N sizes the fire shape, for profiling
+        // (valgrind --tool=callgrind target/release/deps/timers-* --test).
+        let n = std::env::var("RPOE_BENCH_N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1000);
+        rpoe_fire(n);
+        heap_fire(n);
         return;
     }
     criterion_benches();

@@ -3,11 +3,22 @@
 //! POE keeps posts and timers in one priority queue: a post's priority is the
 //! time it was posted, a timer's is its due time, and equal priorities keep
 //! insertion order. Here posts live in a `VecDeque` (their stamps only grow)
-//! and timers in a `BTreeMap` keyed by `(due, seq)`; the head of the queue is
+//! and timers in a binary heap of `(due, seq)` keys; the head of the queue is
 //! whichever of the two heads is smaller. The order is the same as one merged
 //! queue, but a post costs O(1) and a timer O(log n).
+//!
+//! A timer's record stays in one slot of a slab from set to fire; the heap
+//! holds only its key and slot (24 bytes), so ordering a million timers moves
+//! small entries, not events. Removing or moving a timer leaves its old heap
+//! entry behind, recognised as stale because the slot no longer holds that
+//! key (sequence numbers are never reused): stale entries are dropped when
+//! they reach the top, and the heap is rebuilt when they outnumber the live
+//! ones, so re-arming the same timeout on every input stays O(log n) with
+//! bounded memory.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use slab::Slab;
 
 use super::fxhash::FxBuild;
 use super::{Args, EventName, SessionId};
@@ -82,12 +93,65 @@ pub(crate) struct Timer {
     pub wall: f64,
 }
 
+/// A timer in its slot, with its current position in the queue.
+#[derive(Debug)]
+struct Slot {
+    key: Key,
+    timer: Timer,
+}
+
+/// Heap entries that may be stale before the heap is rebuilt, at least.
+const STALE_SLACK: usize = 1024;
+
+/// A timer's place in the heap: its key and slot, ordered so that the
+/// earliest key is the greatest (the top of std's max-heap). Keys are
+/// unique, so the slot never decides; comparing the two key fields by hand
+/// costs a third of what a derived `Reverse<((i64, u64), usize)>` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    due: i64,
+    seq: u64,
+    slot: usize,
+}
+
+impl Entry {
+    fn new((due, seq): Key, slot: usize) -> Self {
+        Entry { due, seq, slot }
+    }
+    fn key(&self) -> Key {
+        (self.due, self.seq)
+    }
+}
+
+impl Ord for Entry {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .due
+            .cmp(&self.due)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+impl PartialOrd for Entry {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     posts: VecDeque<(Key, Event)>,
-    timers: BTreeMap<Key, Timer>,
-    /// Alarm id -> its current key in `timers`.
-    alarms: HashMap<AlarmId, Key, FxBuild>,
+    /// Timer order, earliest on top. The top entry is always live (see
+    /// [`settle`](Self::settle)).
+    order: BinaryHeap<Entry>,
+    /// The queued timers.
+    slots: Slab<Slot>,
+    /// Entries of `order` whose timer was removed or moved since.
+    stale: usize,
+    /// Alarm id -> its slot.
+    alarms: HashMap<AlarmId, usize, FxBuild>,
     next_seq: u64,
 }
 
@@ -120,53 +184,83 @@ impl Queue {
             Kind::StateTimer(_) => Kind::StateTimer(id),
             _ => Kind::Timer(id),
         };
-        self.timers.insert((due, seq), Timer { ev, wall });
-        self.alarms.insert(id, (due, seq));
+        let key = (due, seq);
+        let slot = self.slots.insert(Slot {
+            key,
+            timer: Timer { ev, wall },
+        });
+        self.order.push(Entry::new(key, slot));
+        self.alarms.insert(id, slot);
         id
+    }
+
+    /// Drops stale entries off the top of the heap, so that its top is a
+    /// queued timer; rebuilds the heap when stale entries outnumber live
+    /// ones.
+    fn settle(&mut self) {
+        while let Some(&top) = self.order.peek() {
+            if self.slots.get(top.slot).is_some_and(|s| s.key == top.key()) {
+                break;
+            }
+            self.order.pop();
+            self.stale -= 1;
+        }
+        if self.stale > STALE_SLACK && self.stale > self.slots.len() {
+            self.order = self
+                .slots
+                .iter()
+                .map(|(slot, s)| Entry::new(s.key, slot))
+                .collect();
+            self.stale = 0;
+        }
     }
 
     /// Moves a timer to a new due time, after the timers already due then
     /// (POE re-inserts adjusted items after equals); its id stays.
     pub fn move_alarm(&mut self, id: AlarmId, due: i64, wall: f64) -> bool {
-        let Some(key) = self.alarms.get(&id).copied() else {
+        let Some(slot) = self.alarms.get(&id).copied() else {
             return false;
         };
-        let Some(mut timer) = self.timers.remove(&key) else {
-            return false;
-        };
-        timer.wall = wall;
         let seq = self.next_seq();
-        self.timers.insert((due, seq), timer);
-        self.alarms.insert(id, (due, seq));
+        let Some(s) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        s.timer.wall = wall;
+        s.key = (due, seq);
+        self.order.push(Entry::new((due, seq), slot));
+        self.stale += 1;
+        self.settle();
         true
     }
 
     /// A queued timer's key and record.
     pub fn alarm(&self, id: AlarmId) -> Option<(Key, &Timer)> {
-        let key = self.alarms.get(&id)?;
-        self.timers.get(key).map(|t| (*key, t))
+        let slot = self.alarms.get(&id)?;
+        self.slots.get(*slot).map(|s| (s.key, &s.timer))
     }
 
     /// The due time of the earliest timer.
     pub fn next_timer(&self) -> Option<i64> {
-        self.timers.keys().next().map(|k| k.0)
+        self.order.peek().map(|e| e.due)
     }
 
     #[inline]
     pub fn has_timers(&self) -> bool {
-        !self.timers.is_empty()
+        !self.slots.is_empty()
     }
 
     /// Drops everything queued; sequence numbers keep counting.
     pub fn clear(&mut self) {
         self.posts.clear();
-        self.timers.clear();
+        self.order.clear();
+        self.slots.clear();
+        self.stale = 0;
         self.alarms.clear();
     }
 
     #[inline]
     pub fn len(&self) -> usize {
-        self.posts.len() + self.timers.len()
+        self.posts.len() + self.slots.len()
     }
 
     /// Whether a post is queued (posts are always due).
@@ -178,7 +272,7 @@ impl Queue {
     /// The key of the head item.
     pub fn head(&self) -> Option<Key> {
         let p = self.posts.front().map(|(k, _)| *k);
-        let t = self.timers.keys().next().copied();
+        let t = self.order.peek().map(Entry::key);
         match (p, t) {
             (Some(p), Some(t)) => Some(p.min(t)),
             (p, t) => p.or(t),
@@ -188,7 +282,7 @@ impl Queue {
     /// Pops the head if it sorts before `limit`.
     #[inline]
     pub fn pop_before(&mut self, limit: Key) -> Option<Event> {
-        if self.timers.is_empty() {
+        if self.slots.is_empty() {
             // The common case: posts only, already in order.
             return match self.posts.front() {
                 Some((k, _)) if *k < limit => self.posts.pop_front().map(|(_, ev)| ev),
@@ -196,7 +290,7 @@ impl Queue {
             };
         }
         let p = self.posts.front().map(|(k, _)| *k);
-        let t = self.timers.keys().next().copied();
+        let t = self.order.peek().map(Entry::key);
         let take_post = match (p, t) {
             (Some(p), Some(t)) => p < t,
             (Some(_), None) => true,
@@ -209,22 +303,26 @@ impl Queue {
             }
             self.posts.pop_front().map(|(_, ev)| ev)
         } else {
-            let (key, timer) = self.timers.pop_first()?;
-            if key >= limit {
-                self.timers.insert(key, timer);
+            if t? >= limit {
                 return None;
             }
-            if let Some(id) = timer.ev.kind.alarm() {
+            let top = self.order.pop()?;
+            let s = self.slots.remove(top.slot);
+            if let Some(id) = s.timer.ev.kind.alarm() {
                 self.alarms.remove(&id);
             }
-            Some(timer.ev)
+            self.settle();
+            Some(s.timer.ev)
         }
     }
 
     /// Removes a timer by id.
     pub fn remove_alarm(&mut self, id: AlarmId) -> Option<Timer> {
-        let key = self.alarms.remove(&id)?;
-        self.timers.remove(&key)
+        let slot = self.alarms.remove(&id)?;
+        let s = self.slots.try_remove(slot)?;
+        self.stale += 1;
+        self.settle();
+        Some(s.timer)
     }
 
     /// The timer's event name, if it is queued.
@@ -251,20 +349,123 @@ impl Queue {
             }
             self.posts = kept;
         }
-        let keys: Vec<Key> = self
-            .timers
+        // In queue order, as they would have fired.
+        let mut doomed: Vec<(Key, usize)> = self
+            .slots
             .iter()
-            .filter(|(_, t)| pred(&t.ev))
-            .map(|(k, _)| *k)
+            .filter(|(_, s)| pred(&s.timer.ev))
+            .map(|(slot, s)| (s.key, slot))
             .collect();
-        for k in keys {
-            if let Some(t) = self.timers.remove(&k) {
-                if let Some(id) = t.ev.kind.alarm() {
-                    self.alarms.remove(&id);
-                }
-                removed.push(t.ev);
+        doomed.sort_unstable();
+        for (_, slot) in doomed {
+            let s = self.slots.remove(slot);
+            if let Some(id) = s.timer.ev.kind.alarm() {
+                self.alarms.remove(&id);
             }
+            self.stale += 1;
+            removed.push(s.timer.ev);
         }
+        self.settle();
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn timer_event() -> Event {
+        Event {
+            dest: SessionId::new(1, 0),
+            source: SessionId::new(1, 0),
+            name: EventName::from_static("t"),
+            args: Args::new(),
+            kind: Kind::Timer(AlarmId(0)),
+            caller_state: None,
+        }
+    }
+
+    /// The heap with lazy deletion fires timers in exactly the order of a
+    /// sorted map keyed by (due, seq), through random sets, moves and
+    /// removals; stale heap entries stay bounded.
+    #[test]
+    fn timers_fire_in_key_order_through_moves_and_removals() {
+        let mut q = Queue::default();
+        let mut model: BTreeMap<Key, AlarmId> = BTreeMap::new();
+        let mut ids: Vec<AlarmId> = Vec::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rand = |m: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % m
+        };
+        let key_of = |q: &Queue, id: AlarmId| q.alarm(id).map(|(k, _)| k);
+        for step in 0..20_000u64 {
+            match rand(10) {
+                0..=3 => {
+                    let due = rand(1000) as i64;
+                    let id = q.push_timer(due, 0.0, timer_event());
+                    model.insert(key_of(&q, id).unwrap(), id);
+                    ids.push(id);
+                }
+                4..=5 if !ids.is_empty() => {
+                    let id = ids[rand(ids.len() as u64) as usize];
+                    if let Some(old) = key_of(&q, id) {
+                        assert!(q.move_alarm(id, rand(1000) as i64, 0.0));
+                        model.remove(&old);
+                        model.insert(key_of(&q, id).unwrap(), id);
+                    }
+                }
+                6 if !ids.is_empty() => {
+                    let id = ids.swap_remove(rand(ids.len() as u64) as usize);
+                    let old = key_of(&q, id);
+                    assert_eq!(q.remove_alarm(id).is_some(), old.is_some());
+                    if let Some(old) = old {
+                        model.remove(&old);
+                    }
+                }
+                7 => {
+                    // Fire everything due by a random time.
+                    let limit = (rand(1000) as i64, u64::MAX);
+                    while let Some(ev) = q.pop_before(limit) {
+                        let (k, id) = model.pop_first().unwrap();
+                        assert!(k < limit, "step {step}");
+                        assert_eq!(ev.kind.alarm(), Some(id), "step {step}");
+                    }
+                    assert!(model.first_key_value().map_or(true, |(k, _)| *k >= limit));
+                }
+                _ => {}
+            }
+            assert_eq!(q.len(), model.len());
+            assert_eq!(q.next_timer(), model.keys().next().map(|k| k.0));
+            assert!(q.order.len() <= 2 * q.slots.len() + STALE_SLACK + 1);
+        }
+        // Everything left fires in order.
+        while let Some(ev) = q.pop_before((i64::MAX, u64::MAX)) {
+            let (_, id) = model.pop_first().unwrap();
+            assert_eq!(ev.kind.alarm(), Some(id));
+        }
+        assert!(model.is_empty());
+    }
+
+    /// Re-arming a timer 100,000 times keeps the heap small, whether the
+    /// stale entries surface at once (moved later) or sink below the live
+    /// one (moved earlier, so only a rebuild drops them).
+    #[test]
+    fn rearming_one_timer_does_not_grow_the_heap() {
+        let mut q = Queue::default();
+        let id = q.push_timer(10, 0.0, timer_event());
+        for i in 0..100_000 {
+            assert!(q.move_alarm(id, 10 + i, 0.0));
+        }
+        assert!(q.order.len() <= STALE_SLACK + 2);
+        for i in 0..100_000 {
+            assert!(q.move_alarm(id, 1_000_000 - i, 0.0));
+        }
+        assert!(q.order.len() <= STALE_SLACK + 2);
+        assert_eq!(q.len(), 1);
     }
 }
