@@ -122,7 +122,11 @@ impl<H: 'static> Ctx<'_, H> {
         event: impl Into<EventName>,
         args: Args,
     ) -> Result<Value, Error> {
-        let sid = self.kernel.core.resolve(target.into())?;
+        let sid = match target.into() {
+            // The running session exists: no lookup (a wheel's events).
+            Target::Id(sid) if sid == self.kernel.frame.session => sid,
+            target => self.kernel.core.resolve(target)?,
+        };
         let event = event.into();
         if sid == self.kernel.frame.session {
             let outer = self.kernel.frame.active_event.clone();

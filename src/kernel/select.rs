@@ -173,6 +173,9 @@ pub(crate) struct Handles {
     next_generation: u32,
     registry: Registry,
     pub(crate) requests: IoRequests,
+    /// The emptied vector of the last batch of requests, swapped back in so
+    /// that the mailbox does not allocate anew after every batch.
+    spare_requests: Vec<IoRequest>,
     /// Readiness to report at the next poll whatever the OS says.
     woken: Vec<(HandleId, Dir)>,
 }
@@ -199,6 +202,7 @@ impl Handles {
             next_generation: 0,
             registry,
             requests: IoRequests::default(),
+            spare_requests: Vec::new(),
             woken: Vec::new(),
         }
     }
@@ -308,8 +312,9 @@ impl Core {
 
     #[cold]
     fn apply_io_requests_now(&mut self) {
-        let requests = std::mem::take(&mut *self.handles.requests.borrow_mut());
-        for r in requests {
+        let mut requests = std::mem::take(&mut self.handles.spare_requests);
+        std::mem::swap(&mut requests, &mut *self.handles.requests.borrow_mut());
+        for r in requests.drain(..) {
             match r {
                 IoRequest::Pause(h, dir) => {
                     self.set_paused(h, dir, true);
@@ -341,6 +346,7 @@ impl Core {
                 }
             };
         }
+        self.handles.spare_requests = requests;
     }
 
     pub(crate) fn set_paused(&mut self, h: HandleId, dir: Dir, paused: bool) -> bool {
