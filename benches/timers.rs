@@ -269,16 +269,18 @@ fn table() {
 
 fn main() {
     if std::env::args().any(|a| a == "--test") {
-        let (mut k, _) = kernel_with(10);
-        k.run_until_idle().unwrap();
-        rpoe_ops(&mut k, "rearm", 10);
-        rpoe_ops(&mut k, "insert", 10);
-        // RPOE_BENCH_N sizes the fire shape, for profiling
+        // RPOE_BENCH_N sizes the run, for profiling
         // (valgrind --tool=callgrind target/release/deps/timers-* --test).
         let n = std::env::var("RPOE_BENCH_N")
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(1000);
+        let (mut k, _) = kernel_with(10);
+        k.run_until_idle().unwrap();
+        rpoe_ops(&mut k, "rearm", n as u64);
+        rpoe_ops(&mut k, "insert", 10);
+        let (mut f, mut id) = floor_with(10);
+        floor_rearm(&mut f, &mut id, n as u64);
         rpoe_fire(n);
         heap_fire(n);
         return;

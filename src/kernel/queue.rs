@@ -316,6 +316,30 @@ impl Queue {
         }
     }
 
+    /// Removes a timer by id if `owns` accepts its event: `Ok` with the
+    /// timer, `Err(true)` if `owns` refused it, `Err(false)` if there is no
+    /// such timer. One lookup of the id, for `alarm_remove`.
+    pub fn remove_alarm_if(
+        &mut self,
+        id: AlarmId,
+        owns: impl FnOnce(&Event) -> bool,
+    ) -> Result<Timer, bool> {
+        let std::collections::hash_map::Entry::Occupied(e) = self.alarms.entry(id) else {
+            return Err(false);
+        };
+        let slot = *e.get();
+        match self.slots.get(slot) {
+            Some(s) if owns(&s.timer.ev) => {}
+            Some(_) => return Err(true),
+            None => return Err(false),
+        }
+        e.remove();
+        let s = self.slots.remove(slot);
+        self.stale += 1;
+        self.settle();
+        Ok(s.timer)
+    }
+
     /// Removes a timer by id.
     pub fn remove_alarm(&mut self, id: AlarmId) -> Option<Timer> {
         let slot = self.alarms.remove(&id)?;

@@ -18,6 +18,9 @@ use super::queue::{Event, Kind};
 use super::select::erase_handler;
 use super::{AlarmId, Args, Error, EventName, HandlerReturn, Value};
 
+/// Why a session may not touch another's timer.
+const NOT_OWNER: &str = "the alarm belongs to another session";
+
 /// A timer taken off the queue by [`alarm_remove`](KernelHandle::alarm_remove):
 /// POE's `(name, time, \@args)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,9 +172,7 @@ impl KernelHandle<'_> {
     fn own_alarm(&self, id: AlarmId) -> Result<(), Error> {
         match self.core.queue.alarm_owner(id) {
             None => Err(Error::NoSuchAlarm),
-            Some(owner) if owner != self.frame.session => {
-                Err(Error::NotPermitted("the alarm belongs to another session"))
-            }
+            Some(owner) if owner != self.frame.session => Err(Error::NotPermitted(NOT_OWNER)),
             Some(_) => Ok(()),
         }
     }
@@ -215,8 +216,12 @@ impl KernelHandle<'_> {
     /// [`Error::NoSuchAlarm`] for an unknown id (ESRCH),
     /// [`Error::NotPermitted`] for another session's timer (EPERM).
     pub fn alarm_remove(&mut self, id: AlarmId) -> Result<RemovedAlarm, Error> {
-        self.own_alarm(id)?;
-        let timer = self.core.queue.remove_alarm(id).ok_or(Error::NoSuchAlarm)?;
+        let me = self.frame.session;
+        let timer = match self.core.queue.remove_alarm_if(id, |ev| ev.dest == me) {
+            Ok(timer) => timer,
+            Err(true) => return Err(Error::NotPermitted(NOT_OWNER)),
+            Err(false) => return Err(Error::NoSuchAlarm),
+        };
         self.core.release(&timer.ev);
         Ok(RemovedAlarm {
             name: timer.ev.name,
