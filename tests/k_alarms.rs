@@ -296,3 +296,74 @@ fn queue_order_survives_mass_clearing() {
         ]
     );
 }
+
+/// After thousands of timers set, removed and fired (the session's timer
+/// list is compacted along the way), `delay(name)` replaces exactly the
+/// live timers of that name and `alarm_remove_all` returns exactly the
+/// live timers, oldest first.
+#[test]
+fn timer_bookkeeping_survives_churn() {
+    let mut kernel = Kernel::new_virtual(1_000_000.0).unwrap();
+    let got: Rc<RefCell<Vec<String>>> = Rc::default();
+    let out = got.clone();
+    Session::new(Vec::<AlarmId>::new())
+        .inline_state("_start", |ctx, _| {
+            for i in 0..5_000i64 {
+                let id = ctx.kernel.delay_set("far", 1000.0 + i as f64, args![i]);
+                if i % 3 == 0 {
+                    ctx.kernel.alarm_remove(id).unwrap();
+                } else {
+                    ctx.heap.push(id);
+                }
+                // Near timers fire at once, which also releases them.
+                ctx.kernel.delay_set("near", 0.0, args![i]);
+            }
+            ctx.delay_set("check", 1.0, args![]);
+        })
+        .inline_state("near", |_, _| ())
+        .inline_state("check", move |ctx, _| {
+            // Replace every "far" timer by name: one is left.
+            ctx.delay("far", 5.0, args![-1]);
+            let all = ctx.kernel.alarm_remove_all();
+            let names: Vec<String> = all
+                .iter()
+                .map(|a| format!("{}:{}", a.name, a.args.get::<i64>(ARG0).unwrap()))
+                .collect();
+            *out.borrow_mut() = names;
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*got.borrow(), vec!["far:-1".to_owned()]);
+}
+
+/// `alarm_remove_all` returns the live timers in the order they were set,
+/// skipping those removed or fired before.
+#[test]
+fn remove_all_returns_live_timers_in_order() {
+    let mut kernel = Kernel::new_virtual(1_000_000.0).unwrap();
+    let got: Rc<RefCell<Vec<i64>>> = Rc::default();
+    let out = got.clone();
+    Session::new(())
+        .inline_state("_start", |ctx, _| {
+            for i in 0..100i64 {
+                let id = ctx.kernel.delay_set("t", 10.0 - (i % 7) as f64, args![i]);
+                if i % 4 == 1 {
+                    ctx.kernel.alarm_remove(id).unwrap();
+                }
+            }
+            ctx.kernel.delay_set("check", 0.5, args![]);
+        })
+        .inline_state("check", move |ctx, _| {
+            let all = ctx.kernel.alarm_remove_all();
+            *out.borrow_mut() = all
+                .iter()
+                .map(|a| a.args.get::<i64>(ARG0).unwrap())
+                .collect();
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    let want: Vec<i64> = (0..100).filter(|i| i % 4 != 1).collect();
+    assert_eq!(*got.borrow(), want);
+}

@@ -1,7 +1,7 @@
 //! `Core`: the kernel's tables (session slab, queue, aliases, signals) and
 //! POE's reference counting over them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use slab::Slab;
 
@@ -15,6 +15,7 @@ use super::queue::{Event, Queue};
 use super::select::Handles;
 use super::session::AnySession;
 use super::signals::Signals;
+use super::timers::SessionAlarms;
 use super::{AlarmId, Error, SessionId, Target, Value};
 
 /// One session's record in the slab.
@@ -36,11 +37,11 @@ pub(crate) struct Entry {
     pub handles: u32,
     /// Child pids this session awaits (`sig_child`).
     pub child_pids: u32,
-    /// Timers of this session, for removal when it stops.
-    pub alarms: HashSet<AlarmId, FxBuild>,
-    /// Marked for the next GC sweep.
+    /// Timers of this session (POE's `alarm(name)`, `alarm_remove_all`).
+    pub alarms: SessionAlarms,
     /// Session options (`trace`, `default`, the program's own).
     pub options: BTreeMap<String, Value>,
+    /// Marked for the next GC sweep.
     pub marked: bool,
     /// `_stop` is being delivered.
     pub stopping: bool,
@@ -225,8 +226,14 @@ impl Core {
         self.take_counts(&ev);
         let dest = ev.dest;
         let id = self.queue.push_timer(due, wall, ev);
-        if let Some(e) = self.entry_mut(dest) {
-            e.alarms.insert(id);
+        // `entry_mut`, by field, so that the queue stays readable.
+        let queue = &self.queue;
+        let entry = match dest.is_kernel() {
+            true => None,
+            false => self.sessions.get_mut(dest.key()).filter(|e| e.id == dest),
+        };
+        if let Some(e) = entry {
+            e.alarms.add(id, |id| queue.alarm_owner(id) == Some(dest));
         }
         id
     }
@@ -249,8 +256,8 @@ impl Core {
     pub(crate) fn release(&mut self, ev: &Event) {
         if let Some(e) = self.entry_mut(ev.dest) {
             e.events_to -= 1;
-            if let Some(id) = ev.kind.alarm() {
-                e.alarms.remove(&id);
+            if ev.kind.alarm().is_some() {
+                e.alarms.released();
             }
             if e.events_to == 0 {
                 self.maybe_mark(ev.dest);

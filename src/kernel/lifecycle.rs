@@ -3,7 +3,7 @@
 //! `_child(gain)` / `_parent` / `_child(lose)`, `detach_myself`,
 //! `detach_child`, and the kernel's `stop()`.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use super::core::{Core, Entry};
 use super::ctx::{Ctx, Frame};
@@ -12,6 +12,7 @@ use super::options::{normalise, truthy};
 use super::queue::{Event, Kind};
 use super::session::sealed::Active;
 use super::session::AnySession;
+use super::timers::SessionAlarms;
 use super::{Args, Error, EventName, SessionId, Target, Value};
 use crate::args;
 
@@ -55,7 +56,7 @@ pub(crate) fn create(
         extrefs: Vec::new(),
         handles: 0,
         child_pids: 0,
-        alarms: HashSet::default(),
+        alarms: SessionAlarms::default(),
         options: options
             .into_iter()
             .map(|(k, v)| (k, normalise(v)))

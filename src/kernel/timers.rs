@@ -100,8 +100,7 @@ impl KernelHandle<'_> {
         let Some(entry) = self.core.entry(me) else {
             return;
         };
-        let mut ids: Vec<AlarmId> = entry.alarms.iter().copied().collect();
-        ids.sort();
+        let ids: Vec<AlarmId> = entry.alarms.ids().collect();
         for id in ids {
             if self
                 .core
@@ -238,8 +237,7 @@ impl KernelHandle<'_> {
         let Some(entry) = self.core.entry(me) else {
             return Vec::new();
         };
-        let mut ids: Vec<AlarmId> = entry.alarms.iter().copied().collect();
-        ids.sort();
+        let ids: Vec<AlarmId> = entry.alarms.ids().collect();
         ids.into_iter()
             .filter_map(|id| self.alarm_remove(id).ok())
             .collect()
@@ -274,5 +272,69 @@ impl<H: 'static> Ctx<'_, H> {
             all,
             Kind::StateTimer(AlarmId(0)),
         )
+    }
+}
+
+/// One session's timer ids, in the order they were set (ids only grow).
+///
+/// Setting a timer appends its id; a timer that fires or is removed only
+/// lowers the live count, leaving its id behind. Readers skip ids that no
+/// longer name one of the session's queued timers (an id is never reused),
+/// and the list is compacted when it holds twice as many ids as live
+/// timers: O(1) per timer, where a hash set cost two hash updates.
+#[derive(Debug, Default)]
+pub(crate) struct SessionAlarms {
+    ids: Vec<AlarmId>,
+    live: usize,
+}
+
+impl SessionAlarms {
+    /// Records a new timer; `alive` says whether an older id still names a
+    /// queued timer of the session (used when compacting).
+    #[inline]
+    pub fn add(&mut self, id: AlarmId, alive: impl Fn(AlarmId) -> bool) {
+        if self.ids.len() >= 2 * self.live + 16 {
+            self.ids.retain(|&id| alive(id));
+        }
+        self.ids.push(id);
+        self.live += 1;
+    }
+
+    /// One of the session's timers fired or was removed.
+    #[inline]
+    pub fn released(&mut self) {
+        self.live = self.live.saturating_sub(1);
+    }
+
+    /// The ids recorded, oldest first; some may name timers that are gone.
+    pub fn ids(&self) -> impl Iterator<Item = AlarmId> + '_ {
+        self.ids.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// A session that keeps re-arming one timer keeps a short list, and the
+    /// list still holds every live id, in order.
+    #[test]
+    fn session_alarms_stay_short_and_complete() {
+        let mut a = SessionAlarms::default();
+        let mut live: BTreeSet<u64> = BTreeSet::new();
+        for id in 1..=100_000u64 {
+            // Keep ids divisible by 1000 alive; release the others soon.
+            a.add(AlarmId(id), |x| live.contains(&x.0));
+            live.insert(id);
+            if id % 1000 != 0 {
+                live.remove(&id);
+                a.released();
+            }
+            assert!(a.ids.len() <= 2 * live.len() + 17, "at {id}");
+        }
+        let recorded: Vec<u64> = a.ids().map(|x| x.0).filter(|x| live.contains(x)).collect();
+        assert_eq!(recorded, live.iter().copied().collect::<Vec<_>>());
     }
 }
