@@ -181,6 +181,14 @@ impl Filter for Block {
         self.append(bytes)
     }
 
+    fn input_room(&mut self, min: usize) -> Option<&mut [u8]> {
+        self.buf.room(min)
+    }
+
+    fn commit_input(&mut self, n: usize) -> Result<(), FilterError> {
+        self.buf.commit(n, self.max_buffer)
+    }
+
     fn get_one(&mut self) -> Result<Option<Value>, FilterError> {
         let data = self.buf.data();
         match &self.framing {

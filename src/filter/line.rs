@@ -261,6 +261,18 @@ impl Filter for Line {
         self.append(bytes)
     }
 
+    fn input_room(&mut self, min: usize) -> Option<&mut [u8]> {
+        self.buf.room(min)
+    }
+
+    fn commit_input(&mut self, n: usize) -> Result<(), FilterError> {
+        let result = self.buf.commit(n, self.max_buffer);
+        if result.is_err() {
+            self.scan = 0;
+        }
+        result
+    }
+
     fn get_one(&mut self) -> Result<Option<Value>, FilterError> {
         // A lone CR or LF ended the data while detecting: complete it now.
         if let Input::Autodetect(Some(first)) = self.input {

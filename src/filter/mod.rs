@@ -94,6 +94,28 @@ pub trait Filter {
         self.get_one_start(vec![Value::Bytes(bytes.to_vec())])
     }
 
+    /// Free room at the end of the filter's framing buffer, for a wheel to
+    /// read raw input into directly (saving a copy from its shared read
+    /// buffer), when at least `min` bytes are free there without growing
+    /// the buffer. The wheel then calls
+    /// [`commit_input`](Self::commit_input) with the bytes it read.
+    /// `None`, the default: input arrives through
+    /// [`get_one_start_bytes`](Self::get_one_start_bytes).
+    fn input_room(&mut self, min: usize) -> Option<&mut [u8]> {
+        let _ = min;
+        None
+    }
+
+    /// Takes `n` bytes read into [`input_room`](Self::input_room) as input,
+    /// as if given to [`get_one_start_bytes`](Self::get_one_start_bytes).
+    ///
+    /// # Errors
+    /// As [`get_one_start`](Self::get_one_start).
+    fn commit_input(&mut self, n: usize) -> Result<(), FilterError> {
+        let _ = n;
+        Ok(())
+    }
+
     /// Serialises records and appends the bytes to `out` (the wheels' fast
     /// path).
     ///

@@ -104,6 +104,11 @@ struct Inner {
     buffered: usize,
     /// `put` calls not entirely written (POE's driver messages).
     puts_pending: usize,
+    /// Octets and `put` calls written early (see [`Inner::write_early`])
+    /// that the write handler has not run for yet: POE would still hold
+    /// them, so the driver counts report them until then.
+    early_octets: usize,
+    early_puts: usize,
     block_size: usize,
     read_budget: usize,
     input_paused: bool,
@@ -300,6 +305,8 @@ impl ReadWriteBuilder {
             front_written: 0,
             buffered: 0,
             puts_pending: 0,
+            early_octets: 0,
+            early_puts: 0,
             block_size: self.block_size,
             read_budget: self.read_budget,
             input_paused: false,
@@ -385,6 +392,8 @@ impl Inner {
         self.front_written = 0;
         self.buffered = 0;
         self.puts_pending = 0;
+        self.early_octets = 0;
+        self.early_puts = 0;
     }
 
     /// Queues the bytes of one `put` call.
@@ -420,6 +429,28 @@ impl Inner {
             puts: 1,
             copied: true,
         });
+    }
+
+    /// Writes what input handlers just queued, without waiting for the
+    /// next poll, so that a reply leaves while its peer waits (with many
+    /// connections ready at once, waiting made every reply wait for every
+    /// other connection's input). The write watcher stays resumed: its
+    /// handler still runs at the next poll and sends HighEvent, LowEvent
+    /// and FlushedEvent in POE's order; only the bytes leave sooner.
+    fn write_early(&mut self) {
+        if self.buffered == 0 || self.output_done {
+            return;
+        }
+        let (octets, puts) = (self.buffered, self.puts_pending);
+        let result = self.flush_out();
+        self.early_octets += octets - self.buffered;
+        self.early_puts += puts - self.puts_pending;
+        if let Err(e) = result {
+            self.clear_output();
+            self.output_done = true;
+            self.pending_error = Some(("write", errno_of(&e), errstr_of(&e)));
+            self.reg.resume_write();
+        }
     }
 
     /// Marks `n` octets written.
@@ -480,30 +511,44 @@ impl Inner {
     /// One read of at most the remaining budget, fed to the input filter.
     /// The bytes land in a scratch buffer shared by every wheel of the
     /// thread (the filter keeps what it needs), so an idle connection holds
-    /// no read buffer.
+    /// no read buffer; a filter whose framing buffer already has room for
+    /// half a block (a connection carrying bulk data) is read into
+    /// directly, saving that copy.
     fn read_chunk(&mut self, budget: &mut usize) -> ReadOutcome {
         let want = self.block_size.min(*budget).max(1);
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            if scratch.len() < want {
-                scratch.resize(want, 0);
-            }
-            let r = self.stream.get().read(&mut scratch[..want]);
-            match r {
-                Ok(0) => ReadOutcome::Eof,
-                Ok(n) => {
-                    *budget = budget.saturating_sub(n);
-                    self.octets_read += n as u64;
-                    match self.input_filter.get_one_start_bytes(&scratch[..n]) {
-                        Ok(()) => ReadOutcome::Data,
-                        Err(e) => ReadOutcome::Filter(e),
-                    }
+        let (read, fed) = match self.input_filter.input_room((want / 2).max(1)) {
+            Some(room) => {
+                let n = room.len().min(want);
+                match self.stream.get().read(&mut room[..n]) {
+                    Ok(n) if n > 0 => (Ok(n), self.input_filter.commit_input(n)),
+                    other => (other, Ok(())),
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
-                Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Data,
-                Err(e) => ReadOutcome::Failed(e),
             }
-        })
+            None => SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                if scratch.len() < want {
+                    scratch.resize(want, 0);
+                }
+                match self.stream.get().read(&mut scratch[..want]) {
+                    Ok(n) if n > 0 => (Ok(n), self.input_filter.get_one_start_bytes(&scratch[..n])),
+                    other => (other, Ok(())),
+                }
+            }),
+        };
+        match read {
+            Ok(0) => ReadOutcome::Eof,
+            Ok(n) => {
+                *budget = budget.saturating_sub(n);
+                self.octets_read += n as u64;
+                match fed {
+                    Ok(()) => ReadOutcome::Data,
+                    Err(e) => ReadOutcome::Filter(e),
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+            Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Data,
+            Err(e) => ReadOutcome::Failed(e),
+        }
     }
 }
 
@@ -587,8 +632,19 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
     }
 }
 
-/// The read watcher's handler.
+/// The read watcher's handler: reads and delivers input, then writes at
+/// once whatever the input handlers queued, unless output was already
+/// backed up (then the write watcher waits for writability as before).
 fn on_read<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) {
+    let backlog = rc.borrow().buffered > 0;
+    read_input(ctx, rc);
+    if !backlog && Rc::strong_count(rc) > 1 {
+        rc.borrow_mut().write_early();
+    }
+}
+
+/// Reads until `WouldBlock` (or the budget runs out), delivering records.
+fn read_input<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) {
     let mut budget = rc.borrow().read_budget;
     loop {
         if !deliver_records(ctx, rc) {
@@ -627,6 +683,8 @@ fn on_write<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) {
     let me = ctx.session();
     let (id, h, high, pending) = {
         let mut i = rc.borrow_mut();
+        i.early_octets = 0;
+        i.early_puts = 0;
         let high = if std::mem::take(&mut i.high_pending) {
             i.events.high.clone()
         } else {
@@ -948,13 +1006,15 @@ impl ReadWrite {
 
     /// Octets buffered and not yet written (POE's `get_driver_out_octets`).
     pub fn get_driver_out_octets(&self) -> usize {
-        self.0.borrow().buffered()
+        let i = self.0.borrow();
+        i.buffered() + i.early_octets
     }
 
     /// `put` calls whose bytes are not all written yet (POE's
     /// `get_driver_out_messages`).
     pub fn get_driver_out_messages(&self) -> usize {
-        self.0.borrow().puts_pending
+        let i = self.0.borrow();
+        i.puts_pending + i.early_puts
     }
 
     /// Octets read from the stream so far.
