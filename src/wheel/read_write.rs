@@ -369,11 +369,13 @@ struct Chunk {
 }
 
 /// Records smaller than this are copied into a buffer that is reused from
-/// flush to flush, and their own allocation freed at once. Holding every
-/// record until it is written made the allocator hand memory back to the OS
-/// and fault it in again for the next records (15% of the server's time
-/// with 4 KiB lines); bigger records are queued without a copy.
-const COPY_MAX: usize = 64 * 1024;
+/// flush to flush, and their own allocation freed at once, so many short
+/// lines make one write and few allocations. Bigger records are queued as
+/// they are: since replies are written at the end of the read handler (see
+/// [`Inner::write_early`]) they live briefly. (Held until the next poll,
+/// 4 KiB records made the allocator hand memory back to the OS and fault it
+/// in again: 15% of the server's time.)
+const COPY_MAX: usize = 2048;
 /// A copy buffer takes records until it holds this much.
 const CHUNK_MAX: usize = 256 * 1024;
 /// An emptied copy buffer up to this capacity is kept for the next output;
