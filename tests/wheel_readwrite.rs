@@ -300,7 +300,7 @@ fn overlong_line_is_an_error_for_this_stream() {
 }
 
 /// Output keeps the order of `put` calls whatever their sizes: small
-/// records are copied into reused buffers, big ones (64 KiB and more) are
+/// records are copied into reused buffers, big ones (2 KiB and more) are
 /// queued as they are, and a peer that reads slowly gets every byte in
 /// order. FlushedEvent comes once everything is written.
 #[test]
@@ -310,6 +310,10 @@ fn mixed_record_sizes_are_written_in_order() {
         70_000,
         5,
         3,
+        2047,
+        2048,
+        4096,
+        9,
         100_000,
         64 * 1024 - 1,
         64 * 1024,
