@@ -63,7 +63,7 @@ impl Frame {
 /// Reached as `ctx.kernel`, or through `ctx` directly.
 pub struct KernelHandle<'a> {
     pub(crate) core: &'a mut Core,
-    pub(crate) frame: Frame,
+    pub(crate) frame: &'a Frame,
 }
 
 /// The context of one handler invocation.
@@ -141,7 +141,7 @@ impl<H: 'static> Ctx<'_, H> {
                 self.heap,
                 self.states,
                 self.kernel.core,
-                frame,
+                &frame,
                 args,
                 Guard::Inside,
             )
@@ -165,7 +165,7 @@ impl<H: 'static> Active for Ctx<'_, H> {
     fn core(&mut self) -> &mut Core {
         self.kernel.core
     }
-    fn dispatch_self(&mut self, frame: Frame, args: Args) -> Result<Value, Error> {
+    fn dispatch_self(&mut self, frame: &Frame, args: Args) -> Result<Value, Error> {
         dispatch_with(
             self.heap,
             self.states,
@@ -293,7 +293,7 @@ impl KernelHandle<'_> {
             state: event,
             caller_state: self.frame.active_event.clone(),
         };
-        deliver(self.core, sid, frame, args)
+        deliver(self.core, sid, &frame, args)
     }
 
     /// POE's `POE::Kernel->stop`: stops every session, deepest and newest

@@ -58,7 +58,7 @@ impl Core {
 pub(crate) fn deliver(
     core: &mut Core,
     sid: SessionId,
-    frame: Frame,
+    frame: &Frame,
     args: Args,
 ) -> Result<Value, Error> {
     deliver_with(core, sid, frame, args, None)
@@ -69,7 +69,7 @@ pub(crate) fn deliver(
 pub(crate) fn deliver_direct(
     core: &mut Core,
     sid: SessionId,
-    frame: Frame,
+    frame: &Frame,
     args: Args,
     handler: &Rc<dyn Any>,
 ) -> Result<Value, Error> {
@@ -79,7 +79,7 @@ pub(crate) fn deliver_direct(
 fn deliver_with(
     core: &mut Core,
     sid: SessionId,
-    frame: Frame,
+    frame: &Frame,
     args: Args,
     handler: Option<&dyn Any>,
 ) -> Result<Value, Error> {
@@ -93,7 +93,7 @@ fn deliver_with(
         );
         return Err(Error::Reentrant {
             session: sid,
-            event: frame.state,
+            event: frame.state.clone(),
         });
     };
     let result = match handler {
@@ -116,7 +116,7 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
             let (dest, frame, mut args) = queued_frame(ev);
             if let Value::Shared(handler) = args.take(0) {
                 let rest = Args::from(args.into_vec().split_off(1));
-                let _ = deliver_direct(core, dest, frame, rest, &handler);
+                let _ = deliver_direct(core, dest, &frame, rest, &handler);
             }
         }
         Kind::Post | Kind::Timer(_) => {
@@ -126,7 +126,7 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
             }
             let (dest, frame, args) = queued_frame(ev);
             // NoHandler is logged where it happens; handler errors too.
-            let _ = deliver(core, dest, frame, args);
+            let _ = deliver(core, dest, &frame, args);
         }
     }
 }

@@ -58,14 +58,14 @@ pub(crate) struct Who {
     pub caller_state: Option<EventName>,
 }
 
-impl From<Frame> for Who {
+impl From<&Frame> for Who {
     /// Who a dispatch frame runs for.
-    fn from(frame: Frame) -> Self {
+    fn from(frame: &Frame) -> Self {
         Who {
             session: frame.session,
             sender: frame.sender,
-            state: frame.state,
-            caller_state: frame.caller_state,
+            state: frame.state.clone(),
+            caller_state: frame.caller_state.clone(),
         }
     }
 }

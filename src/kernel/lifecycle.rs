@@ -73,7 +73,7 @@ pub(crate) fn create(
     }
     log::debug!("session {sid} created by {parent}");
 
-    let ret = value_of(body.dispatch(core, Frame::internal(sid, parent, START), args));
+    let ret = value_of(body.dispatch(core, &Frame::internal(sid, parent, START), args));
     let Some(entry) = core.entry_mut(sid) else {
         return Ok(sid);
     };
@@ -105,9 +105,9 @@ fn notify(host: &mut dyn Active, target: SessionId, name: EventName, args: impl 
     let args = args();
     let frame = Frame::internal(target, SessionId::KERNEL, name.clone());
     let result = if target == host.active_id() {
-        host.dispatch_self(frame, args)
+        host.dispatch_self(&frame, args)
     } else {
-        match deliver(host.core(), target, frame, args.clone()) {
+        match deliver(host.core(), target, &frame, args.clone()) {
             Err(Error::Reentrant { .. }) => {
                 host.core().enqueue(Event {
                     dest: target,
@@ -135,7 +135,7 @@ impl Active for TopLevel<'_> {
     fn core(&mut self) -> &mut Core {
         self.0
     }
-    fn dispatch_self(&mut self, _frame: Frame, _args: Args) -> Result<Value, Error> {
+    fn dispatch_self(&mut self, _frame: &Frame, _args: Args) -> Result<Value, Error> {
         Ok(Value::Undef)
     }
 }
@@ -163,7 +163,7 @@ pub(crate) fn stop_session(core: &mut Core, sid: SessionId, sender: SessionId) {
     let ret = value_of(deliver(
         top.0,
         sid,
-        Frame::internal(sid, sender, STOP),
+        &Frame::internal(sid, sender, STOP),
         Args::new(),
     ));
     notify(&mut top, parent, CHILD, || args!["lose", sid, ret]);

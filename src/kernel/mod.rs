@@ -84,6 +84,8 @@ use self::session::sealed::{Active, Sealed};
 /// ```
 pub struct Kernel {
     core: Core,
+    /// SESSION, SENDER and STATE of code outside any handler.
+    kernel_frame: Frame,
     poll: mio::Poll,
     events: mio::Events,
 }
@@ -104,6 +106,7 @@ impl Kernel {
         let handles = Handles::new(poll.registry().try_clone()?);
         Ok(Kernel {
             core: Core::new(clock, os, handles),
+            kernel_frame: Frame::kernel(),
             poll,
             events: mio::Events::with_capacity(256),
         })
@@ -210,7 +213,7 @@ impl Kernel {
     pub fn handle(&mut self) -> KernelHandle<'_> {
         KernelHandle {
             core: &mut self.core,
-            frame: Frame::kernel(),
+            frame: &self.kernel_frame,
         }
     }
 
@@ -509,7 +512,7 @@ impl Active for Kernel {
     fn core(&mut self) -> &mut Core {
         &mut self.core
     }
-    fn dispatch_self(&mut self, _frame: Frame, _args: Args) -> Result<Value, Error> {
+    fn dispatch_self(&mut self, _frame: &Frame, _args: Args) -> Result<Value, Error> {
         Ok(Value::Undef)
     }
 }

@@ -411,8 +411,8 @@ impl Core {
                 args.extend(mode.args.iter().cloned());
                 let frame = Frame::internal(owner, owner, mode.event.clone());
                 let _ = match mode.handler.clone() {
-                    Some(handler) => deliver_direct(self, owner, frame, args, &handler),
-                    None => deliver(self, owner, frame, args),
+                    Some(handler) => deliver_direct(self, owner, &frame, args, &handler),
+                    None => deliver(self, owner, &frame, args),
                 };
                 dispatched = true;
             }

@@ -255,13 +255,13 @@ impl<H> fmt::Debug for StateTable<H> {
 /// The kernel's view of a session body, whatever its heap type.
 pub(crate) trait AnySession {
     /// Runs the handler for `frame.state` (or `_default`).
-    fn dispatch(&mut self, core: &mut Core, frame: Frame, args: Args) -> Result<Value, Error>;
+    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: Args) -> Result<Value, Error>;
     /// Runs `handler` (a type-erased [`Handler<H>`] of this session's heap
     /// type) as if it were the state `frame.state`.
     fn dispatch_direct(
         &mut self,
         core: &mut Core,
-        frame: Frame,
+        frame: &Frame,
         args: Args,
         handler: &dyn Any,
     ) -> Result<Value, Error>;
@@ -270,7 +270,7 @@ pub(crate) trait AnySession {
 }
 
 impl<H: 'static> AnySession for Body<H> {
-    fn dispatch(&mut self, core: &mut Core, frame: Frame, args: Args) -> Result<Value, Error> {
+    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: Args) -> Result<Value, Error> {
         dispatch_with(
             &mut self.heap,
             &self.states,
@@ -283,7 +283,7 @@ impl<H: 'static> AnySession for Body<H> {
     fn dispatch_direct(
         &mut self,
         core: &mut Core,
-        frame: Frame,
+        frame: &Frame,
         args: Args,
         handler: &dyn Any,
     ) -> Result<Value, Error> {
@@ -335,21 +335,23 @@ pub(crate) fn dispatch_with<H: 'static>(
     heap: &mut H,
     states: &States<H>,
     core: &mut Core,
-    mut frame: Frame,
-    mut args: Args,
+    frame: &Frame,
+    args: Args,
     guard: Guard,
 ) -> Result<Value, Error> {
     let handler = match states.get(&frame.state) {
         Some(h) => h,
         None => match states.get("_default") {
             Some(h) => {
-                let original =
-                    std::mem::replace(&mut frame.state, EventName::from_static("_default"));
-                args = Args::from(vec![
-                    Value::Str(original.as_str().to_owned()),
+                let redirected = Frame {
+                    state: EventName::from_static("_default"),
+                    ..frame.clone()
+                };
+                let args = Args::from(vec![
+                    Value::Str(frame.state.as_str().to_owned()),
                     Value::List(args.into_vec()),
                 ]);
-                h
+                return invoke(heap, states, core, &redirected, args, h, guard);
             }
             None => {
                 if core.option_is_set(frame.session, "default") {
@@ -370,7 +372,7 @@ pub(crate) fn dispatch_with<H: 'static>(
                 }
                 return Err(Error::NoHandler {
                     session: frame.session,
-                    event: frame.state,
+                    event: frame.state.clone(),
                 });
             }
         },
@@ -386,7 +388,7 @@ fn invoke<H: 'static>(
     heap: &mut H,
     states: &States<H>,
     core: &mut Core,
-    frame: Frame,
+    frame: &Frame,
     args: Args,
     handler: &Handler<H>,
     guard: Guard,
@@ -397,7 +399,7 @@ fn invoke<H: 'static>(
         kernel: KernelHandle { core, frame },
     };
     let run = |ctx: &mut Ctx<'_, H>| {
-        ctx.kernel.core.note_dispatch(&ctx.kernel.frame);
+        ctx.kernel.core.note_dispatch(ctx.kernel.frame);
         handler(ctx, args)
     };
     let result = match guard {
@@ -405,17 +407,16 @@ fn invoke<H: 'static>(
         Guard::Catch => match catch_unwind(AssertUnwindSafe(|| run(&mut ctx))) {
             Ok(result) => result,
             Err(payload) => {
-                let KernelHandle { core, frame } = ctx.kernel;
-                return panicked(core, Who::from(frame), payload);
+                return panicked(ctx.kernel.core, Who::from(frame), payload);
             }
         },
     };
     result.map_err(|source| {
-        let Frame { session, state, .. } = ctx.kernel.frame;
+        let (session, state) = (frame.session, &frame.state);
         log::error!("handler for '{state}' in session {session} failed: {source}");
         Error::Handler {
             session,
-            event: state,
+            event: state.clone(),
             source,
         }
     })
@@ -443,6 +444,6 @@ pub(crate) mod sealed {
         fn active_id(&self) -> SessionId;
         fn core(&mut self) -> &mut Core;
         /// Delivers an event to the active session itself.
-        fn dispatch_self(&mut self, frame: Frame, args: Args) -> Result<Value, Error>;
+        fn dispatch_self(&mut self, frame: &Frame, args: Args) -> Result<Value, Error>;
     }
 }

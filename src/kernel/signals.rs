@@ -143,7 +143,7 @@ pub(crate) fn dispatch(core: &mut Core, ev: Event) {
                 state: event,
                 caller_state: ev.caller_state.clone(),
             };
-            let _ = deliver(core, sid, frame, args);
+            let _ = deliver(core, sid, &frame, args);
         }
     }
     let handled = core.signals.handled;
