@@ -427,3 +427,48 @@ fn bulk_lines_arrive_whole_through_direct_reads() {
     assert_eq!(got.len(), lines.len());
     assert!(*got == lines, "lines differ");
 }
+
+/// A reply `put` by an InputEvent handler leaves when the read handler
+/// ends, but events keep POE's order and counts: an event the handler
+/// yielded runs first and still sees the reply's octets in the driver
+/// (POE has not written them yet at that point), then FlushedEvent comes,
+/// with nothing left.
+#[test]
+fn early_write_keeps_poe_event_order_and_counts() {
+    let (a, mut peer) = pair();
+    peer.write_all(b"ping\n").unwrap();
+    let mut kernel = Kernel::new().unwrap();
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let (l1, l2) = (log.clone(), log.clone());
+    let stream = RefCell::new(Some(a));
+    Session::new(None::<ReadWrite>)
+        .inline_state("_start", move |ctx, _| {
+            let w = ReadWrite::new(stream.borrow_mut().take().unwrap())
+                .filter(Line::builder().literal("\n").build().unwrap())
+                .input_event("input")
+                .flushed_event("flushed")
+                .create(ctx)
+                .unwrap();
+            *ctx.heap = Some(w);
+        })
+        .inline_state("input", |ctx, _| {
+            ctx.heap.as_ref().unwrap().put(Value::from("pong"));
+            ctx.yield_("after_input", args![]);
+        })
+        .inline_state("after_input", move |ctx, _| {
+            let n = ctx.heap.as_ref().unwrap().get_driver_out_octets();
+            l1.borrow_mut().push(format!("after_input:{n}"));
+        })
+        .inline_state("flushed", move |ctx, _| {
+            let n = ctx.heap.as_ref().unwrap().get_driver_out_octets();
+            l2.borrow_mut().push(format!("flushed:{n}"));
+            *ctx.heap = None;
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    let mut reply = String::new();
+    peer.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "pong\n");
+    assert_eq!(*log.borrow(), ["after_input:5", "flushed:0"]);
+}
