@@ -274,6 +274,7 @@ impl KernelHandle<'_> {
         self.call_other(sid, event.into(), args)
     }
 
+    #[inline]
     pub(crate) fn call_other(
         &mut self,
         sid: SessionId,

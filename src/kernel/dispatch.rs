@@ -55,6 +55,7 @@ impl Core {
 /// already: its body is taken out of the slab for the call (its slot stays
 /// reserved), so the handler gets `&mut` to its heap while the kernel's
 /// tables stay reachable.
+#[inline]
 pub(crate) fn deliver(
     core: &mut Core,
     sid: SessionId,
@@ -76,6 +77,7 @@ pub(crate) fn deliver_direct(
     deliver_with(core, sid, frame, args, Some(&**handler))
 }
 
+#[inline]
 fn deliver_with(
     core: &mut Core,
     sid: SessionId,
@@ -107,6 +109,7 @@ fn deliver_with(
 }
 
 /// Dispatches one event taken off the queue.
+#[inline]
 pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
     core.release(&ev);
     match ev.kind {

@@ -331,6 +331,7 @@ pub(crate) enum Guard {
 /// name and ARG1 = a list of the original arguments, and STATE `_default`
 /// (POE::Session::_invoke_state); with no `_default` either it is dropped
 /// with [`Error::NoHandler`].
+#[inline]
 pub(crate) fn dispatch_with<H: 'static>(
     heap: &mut H,
     states: &States<H>,
