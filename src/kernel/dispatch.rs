@@ -25,8 +25,20 @@ pub struct DispatchRecord<'a> {
 pub(crate) type DispatchHook = Box<dyn FnMut(&DispatchRecord<'_>)>;
 
 impl Core {
-    /// Logs a dispatch at trace level and tells the hook, if any.
+    /// Logs a dispatch at trace level and tells the hook, if any; the
+    /// common case (none of them) costs three tests, inline.
+    #[inline]
     pub(crate) fn note_dispatch(&mut self, frame: &Frame) {
+        if self.traced_sessions > 0
+            || self.hook.is_some()
+            || log::max_level() >= log::LevelFilter::Trace
+        {
+            self.note_dispatch_now(frame);
+        }
+    }
+
+    #[cold]
+    fn note_dispatch_now(&mut self, frame: &Frame) {
         if self.traced_sessions > 0 && self.option_is_set(frame.session, "trace") {
             log::info!(
                 "{} -> {} (from {})",
