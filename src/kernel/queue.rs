@@ -342,11 +342,7 @@ impl Queue {
 
     /// Removes a timer by id.
     pub fn remove_alarm(&mut self, id: AlarmId) -> Option<Timer> {
-        let slot = self.alarms.remove(&id)?;
-        let s = self.slots.try_remove(slot)?;
-        self.stale += 1;
-        self.settle();
-        Some(s.timer)
+        self.remove_alarm_if(id, |_| true).ok()
     }
 
     /// The timer's event name, if it is queued.
