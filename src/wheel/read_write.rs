@@ -448,11 +448,17 @@ impl Inner {
         self.early_octets += octets - self.buffered;
         self.early_puts += puts - self.puts_pending;
         if let Err(e) = result {
-            self.clear_output();
-            self.output_done = true;
-            self.pending_error = Some(("write", errno_of(&e), errstr_of(&e)));
-            self.reg.resume_write();
+            self.fail_write(&e);
         }
+    }
+
+    /// A write outside the write handler failed: output ends, and the
+    /// write handler reports ErrorEvent `write` at its next run.
+    fn fail_write(&mut self, e: &io::Error) {
+        self.clear_output();
+        self.output_done = true;
+        self.pending_error = Some(("write", errno_of(e), errstr_of(e)));
+        self.reg.resume_write();
     }
 
     /// Marks `n` octets written.
@@ -822,12 +828,7 @@ impl ReadWrite {
                         }
                     }
                     Ok(_) => i.reg.resume_write(),
-                    Err(e) => {
-                        i.clear_output();
-                        i.output_done = true;
-                        i.pending_error = Some(("write", errno_of(&e), errstr_of(&e)));
-                        i.reg.resume_write();
-                    }
+                    Err(e) => i.fail_write(&e),
                 }
             } else {
                 i.reg.resume_write();
