@@ -145,10 +145,7 @@ impl Core {
 
     #[inline]
     pub(crate) fn entry_mut(&mut self, sid: SessionId) -> Option<&mut Entry> {
-        if sid.is_kernel() {
-            return None;
-        }
-        self.sessions.get_mut(sid.key()).filter(|e| e.id == sid)
+        entry_in(&mut self.sessions, sid)
     }
 
     #[inline]
@@ -226,13 +223,9 @@ impl Core {
         self.take_counts(&ev);
         let dest = ev.dest;
         let id = self.queue.push_timer(due, wall, ev);
-        // `entry_mut`, by field, so that the queue stays readable.
+        // The entry by field, so that the queue stays readable.
         let queue = &self.queue;
-        let entry = match dest.is_kernel() {
-            true => None,
-            false => self.sessions.get_mut(dest.key()).filter(|e| e.id == dest),
-        };
-        if let Some(e) = entry {
+        if let Some(e) = entry_in(&mut self.sessions, dest) {
             e.alarms.add(id, |id| queue.alarm_owner(id) == Some(dest));
         }
         id
@@ -272,4 +265,14 @@ impl Core {
             }
         }
     }
+}
+
+/// Session `sid`'s live entry in the slab (the whole id is checked, so a
+/// stale id never reaches a newer session in a reused slot).
+#[inline]
+fn entry_in(sessions: &mut Slab<Entry>, sid: SessionId) -> Option<&mut Entry> {
+    if sid.is_kernel() {
+        return None;
+    }
+    sessions.get_mut(sid.key()).filter(|e| e.id == sid)
 }
