@@ -123,13 +123,19 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// The key as one unsigned number with the same order: the due time's
+    /// sign bit flipped, then the sequence number.
+    #[inline]
+    fn rank(&self) -> u128 {
+        (u128::from(self.due as u64 ^ (1 << 63)) << 64) | u128::from(self.seq)
+    }
+}
+
 impl Ord for Entry {
     #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other
-            .due
-            .cmp(&self.due)
-            .then_with(|| other.seq.cmp(&self.seq))
+        other.rank().cmp(&self.rank())
     }
 }
 
@@ -137,6 +143,22 @@ impl PartialOrd for Entry {
     #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
+    }
+    #[inline]
+    fn le(&self, other: &Self) -> bool {
+        other.rank() <= self.rank()
+    }
+    #[inline]
+    fn lt(&self, other: &Self) -> bool {
+        other.rank() < self.rank()
+    }
+    #[inline]
+    fn ge(&self, other: &Self) -> bool {
+        other.rank() >= self.rank()
+    }
+    #[inline]
+    fn gt(&self, other: &Self) -> bool {
+        other.rank() > self.rank()
     }
 }
 
