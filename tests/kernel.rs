@@ -336,3 +336,86 @@ fn kernels_run_in_parallel_threads() {
     let counts: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(counts, [1000, 1001, 1002, 1003]);
 }
+
+/// `call_prepared` is `ctx.call(ctx.session(), ...)` without the lookup:
+/// the same SENDER, STATE, CALLER_STATE and active event, the same
+/// `_default` redirection and the same errors; a prepared call used in
+/// another session is refused.
+#[test]
+fn prepared_self_call_is_a_self_call() {
+    type Seen = Rc<RefCell<Vec<String>>>;
+    fn note(ctx: &rpoe::Ctx<'_, Seen>, tag: &str, arg: &str) {
+        let line = format!(
+            "{tag} sender={} state={} caller={:?} active={} arg={arg}",
+            ctx.sender().id(),
+            ctx.state(),
+            ctx.caller_state(),
+            ctx.get_active_event()
+        );
+        ctx.heap.borrow_mut().push(line);
+    }
+    let run = |prepared: bool| {
+        let seen: Seen = Rc::default();
+        let mut kernel = Kernel::new().unwrap();
+        Session::new(seen.clone())
+            .inline_state("_start", |ctx, _| ctx.yield_("outer", args![]))
+            .inline_state("outer", move |ctx, _| {
+                let me = ctx.session();
+                let mut results = Vec::new();
+                for (event, arg) in [("ev", "a"), ("ev", "b"), ("nothing", "c")] {
+                    let r = if prepared {
+                        let call = ctx.prepare_call(event);
+                        ctx.call_prepared(&call, args![arg])
+                    } else {
+                        ctx.call(me, event, args![arg])
+                    };
+                    results.push(format!("{r:?}"));
+                }
+                ctx.heap.borrow_mut().extend(results);
+            })
+            .inline_state("ev", |ctx, args| {
+                let arg: String = args.get(ARG0)?;
+                note(ctx, "ev", &arg);
+                Ok::<_, ArgError>(arg.len() as i64)
+            })
+            .inline_state("_default", |ctx, args| {
+                note(ctx, "default", &format!("{:?}", args.as_slice()));
+            })
+            .create(&mut kernel)
+            .unwrap();
+        kernel.run().unwrap();
+        let seen = seen.borrow().clone();
+        seen
+    };
+    let plain = run(false);
+    // Three handler runs, three results, and `_stop` through `_default`.
+    assert_eq!(plain.len(), 7, "{plain:?}");
+    assert_eq!(run(true), plain);
+
+    // Refused in another session.
+    let mut kernel = Kernel::new().unwrap();
+    let call = Rc::new(RefCell::new(None));
+    let c = call.clone();
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            *c.borrow_mut() = Some(ctx.prepare_call("ev"));
+        })
+        .inline_state("ev", |_, _| ())
+        .create(&mut kernel)
+        .unwrap();
+    let c = call.clone();
+    let refused = Rc::new(RefCell::new(false));
+    let r = refused.clone();
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            let prepared = c.borrow_mut().take().unwrap();
+            *r.borrow_mut() = matches!(
+                ctx.call_prepared(&prepared, args![]),
+                Err(Error::InvalidArgument(_))
+            );
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert!(*refused.borrow());
+}

@@ -12,7 +12,7 @@ use super::core::Core;
 use super::dispatch::deliver;
 use super::queue::{Event, Kind};
 use super::session::sealed::{Active, Sealed};
-use super::session::{dispatch_with, Guard, SessionHost, States};
+use super::session::{dispatch_with, invoke, Guard, Handler, SessionHost, States};
 use super::{Args, Error, EventName, SessionId, Target, Value};
 
 /// Who is running and why: the fields of POE's `@_` besides the heap.
@@ -147,6 +147,93 @@ impl<H: 'static> Ctx<'_, H> {
             )
         } else {
             self.kernel.call_other(sid, event, args)
+        }
+    }
+}
+
+/// A call to the running session's own handler, looked up once and made
+/// many times: how a wheel delivers a read's worth of records as its
+/// InputEvent without looking the handler up for each. Made by
+/// [`Ctx::prepare_call`], used with [`Ctx::call_prepared`]. Rust-only (POE
+/// has no such thing; its `call` looks the state up every time).
+///
+/// A prepared call carries the CALLER_STATE of the handler that made it,
+/// so it is meant to be used within that handler's run; a session's
+/// handlers cannot change after it is created, so the handler found stays
+/// the right one.
+pub struct SelfCall<H> {
+    frame: Frame,
+    handler: Option<Handler<H>>,
+}
+
+impl<H> SelfCall<H> {
+    /// The event this call delivers.
+    pub fn event(&self) -> &EventName {
+        &self.frame.state
+    }
+}
+
+impl<H> std::fmt::Debug for SelfCall<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfCall")
+            .field("session", &self.frame.session)
+            .field("event", &self.frame.state)
+            .field("found", &self.handler.is_some())
+            .finish()
+    }
+}
+
+impl<H: 'static> Ctx<'_, H> {
+    /// Looks up this session's handler for `event` once, for
+    /// [`call_prepared`](Self::call_prepared).
+    pub fn prepare_call(&self, event: impl Into<EventName>) -> SelfCall<H> {
+        let me = self.kernel.frame.session;
+        let event = event.into();
+        let outer = self.kernel.frame.active_event.clone();
+        SelfCall {
+            handler: self.states.get(&event).cloned(),
+            frame: Frame {
+                session: me,
+                sender: me,
+                state: event,
+                caller_state: outer.clone(),
+                active_event: outer,
+            },
+        }
+    }
+
+    /// The same as `ctx.call(ctx.session(), event, args)` for the event
+    /// `call` was prepared for (SENDER, STATE, CALLER_STATE, `_default`
+    /// and errors alike), without the lookup.
+    ///
+    /// # Errors
+    /// As [`Ctx::call`]; [`Error::InvalidArgument`] if `call` was prepared
+    /// in another session.
+    #[inline]
+    pub fn call_prepared(&mut self, call: &SelfCall<H>, args: Args) -> Result<Value, Error> {
+        if call.frame.session != self.kernel.frame.session {
+            return Err(Error::InvalidArgument(
+                "a prepared call is for the session that prepared it",
+            ));
+        }
+        match &call.handler {
+            Some(handler) => invoke(
+                self.heap,
+                self.states,
+                self.kernel.core,
+                &call.frame,
+                args,
+                handler,
+                Guard::Inside,
+            ),
+            None => dispatch_with(
+                self.heap,
+                self.states,
+                self.kernel.core,
+                &call.frame,
+                args,
+                Guard::Inside,
+            ),
         }
     }
 }

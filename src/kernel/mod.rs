@@ -35,7 +35,7 @@ use std::time::Duration;
 pub use self::args::{
     ArgError, Args, FromArg, ARG0, ARG1, ARG2, ARG3, ARG4, ARG5, ARG6, ARG7, ARG8, ARG9,
 };
-pub use self::ctx::{Ctx, KernelHandle};
+pub use self::ctx::{Ctx, KernelHandle, SelfCall};
 pub use self::dispatch::DispatchRecord;
 pub use self::error::Error;
 pub use self::event_name::EventName;

@@ -385,7 +385,7 @@ pub(crate) fn dispatch_with<H: 'static>(
 /// becomes POE's DIE handling; the frame is read back from the `Ctx` then,
 /// so the common path copies no names for it.
 #[inline]
-fn invoke<H: 'static>(
+pub(crate) fn invoke<H: 'static>(
     heap: &mut H,
     states: &States<H>,
     core: &mut Core,

@@ -22,7 +22,9 @@ use std::rc::Rc;
 
 use super::{allocate_wheel_id, errno_of, errstr_of, WheelError};
 use crate::filter::{Filter, FilterError, Line};
-use crate::{args, ByteStream, Ctx, EventName, HandleId, Registration, SharedStream, Value};
+use crate::{
+    args, ByteStream, Ctx, EventName, HandleId, Registration, SelfCall, SharedStream, Value,
+};
 
 /// Bytes asked of the OS per read (POE::Driver::SysRW's BlockSize).
 const DEFAULT_BLOCK_SIZE: usize = 65_536;
@@ -604,28 +606,35 @@ fn end_input<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) {
 /// Calls InputEvent for each complete record the input filter holds.
 /// `false` if input stopped (paused, ended, or the wheel was dropped).
 fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) -> bool {
+    // The InputEvent handler, looked up once per read, not per record
+    // (looked up again if a handler renames the event meanwhile).
+    let mut prepared: Option<SelfCall<H>> = None;
     loop {
         let next = {
             let mut i = rc.borrow_mut();
             if i.input_paused || i.input_done {
                 return false;
             }
-            let Some(event) = i.events.input.clone() else {
+            let Some(event) = &i.events.input else {
                 return false;
             };
+            if !prepared.as_ref().is_some_and(|p| p.event() == event) {
+                prepared = Some(ctx.prepare_call(event.clone()));
+            }
             match i.input_filter.get_one() {
                 Ok(Some(record)) => {
                     i.records_read += 1;
-                    Ok((record, event, i.id))
+                    Ok((record, i.id))
                 }
                 Ok(None) => return true,
                 Err(e) => Err(e),
             }
         };
         match next {
-            Ok((record, event, id)) => {
-                let me = ctx.session();
-                let _ = ctx.call(me, event, args![record, id as i64]);
+            Ok((record, id)) => {
+                if let Some(call) = &prepared {
+                    let _ = ctx.call_prepared(call, args![record, id as i64]);
+                }
                 if Rc::strong_count(rc) == 1 {
                     return false; // the session dropped the wheel
                 }
