@@ -302,7 +302,7 @@ impl Filter for Line {
         };
         let data = self.buf.data();
         // Room for a terminator, so an echoed line is framed in place.
-        let mut line = Vec::with_capacity(at + self.output.len());
+        let mut line = super::pool::take(at + self.output.len());
         line.extend_from_slice(&data[..at]);
         let term =
             matches!(self.input, Input::Autodetect(None)).then(|| data[at..at + len].to_vec());

@@ -19,6 +19,7 @@ mod error;
 mod grep;
 mod line;
 mod map;
+pub(crate) mod pool;
 mod record_block;
 mod reference;
 mod scan;

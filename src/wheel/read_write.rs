@@ -21,7 +21,7 @@ use std::net::Shutdown;
 use std::rc::Rc;
 
 use super::{allocate_wheel_id, errno_of, errstr_of, WheelError};
-use crate::filter::{Filter, FilterError, Line};
+use crate::filter::{pool, Filter, FilterError, Line};
 use crate::{
     args, ByteStream, Ctx, EventName, HandleId, Registration, SelfCall, SharedStream, Value,
 };
@@ -419,6 +419,7 @@ impl Inner {
             if last.copied && last.bytes.len() + bytes.len() <= CHUNK_MAX {
                 last.bytes.extend_from_slice(&bytes);
                 last.puts += 1;
+                pool::give(bytes);
                 return;
             }
         }
@@ -428,6 +429,7 @@ impl Inner {
             buf.reserve_exact(bytes.len().max(4096).next_power_of_two());
         }
         buf.extend_from_slice(&bytes);
+        pool::give(bytes);
         self.out.push_back(Chunk {
             bytes: buf,
             puts: 1,
