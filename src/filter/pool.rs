@@ -52,7 +52,7 @@ pub(crate) fn take(capacity: usize) -> Vec<u8> {
 #[inline]
 pub(crate) fn give(mut buf: Vec<u8>) {
     let cap = buf.capacity();
-    if cap < 1 << MIN_SHIFT || cap >= 2 << MAX_SHIFT {
+    if !(1 << MIN_SHIFT..2 << MAX_SHIFT).contains(&cap) {
         return;
     }
     // The class whose every take this buffer can serve.
