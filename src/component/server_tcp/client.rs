@@ -41,6 +41,7 @@ impl Client {
 
     /// Sends one record to the client ([`ReadWrite::put`]); returns whether
     /// buffered output reached HighMark.
+    #[inline]
     pub fn put(&self, record: impl Into<Value>) -> bool {
         match &self.0 {
             Some(w) => w.put(record),

@@ -79,6 +79,7 @@ impl<L> ListenerHeap<L> {
 }
 
 /// Calls a callback, logging its failure as a handler's would be.
+#[inline]
 pub(crate) fn run<Hp>(cb: &Cb<Hp>, ctx: &mut Ctx<'_, Hp>, args: Args) -> crate::Value {
     match cb(ctx, args) {
         Ok(v) => v,
