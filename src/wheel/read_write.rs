@@ -617,15 +617,17 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
             if i.input_paused || i.input_done {
                 return false;
             }
-            let Some(event) = &i.events.input else {
+            if i.events.input.is_none() {
                 return false;
-            };
-            if !prepared.as_ref().is_some_and(|p| p.event() == event) {
-                prepared = Some(ctx.prepare_call(event.clone()));
             }
             match i.input_filter.get_one() {
                 Ok(Some(record)) => {
                     i.records_read += 1;
+                    if let Some(event) = &i.events.input {
+                        if !prepared.as_ref().is_some_and(|p| p.event() == event) {
+                            prepared = Some(ctx.prepare_call(event.clone()));
+                        }
+                    }
                     Ok((record, i.id))
                 }
                 Ok(None) => return true,
