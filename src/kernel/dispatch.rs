@@ -8,7 +8,7 @@ use super::core::Core;
 use super::ctx::Frame;
 use super::queue::{Event, Kind};
 use super::signals;
-use super::{Args, Error, SessionId, Value};
+use super::{discard, Args, Error, SessionId, Value};
 
 /// One handler invocation, as shown to a [dispatch hook](crate::Kernel::set_dispatch_hook).
 #[derive(Debug, Clone, Copy)]
@@ -131,7 +131,7 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
             let (dest, frame, mut args) = queued_frame(ev);
             if let Value::Shared(handler) = args.take(0) {
                 let rest = Args::from(args.into_vec().split_off(1));
-                let _ = deliver_direct(core, dest, &frame, rest, &handler);
+                discard(deliver_direct(core, dest, &frame, rest, &handler));
             }
         }
         Kind::Post | Kind::Timer(_) => {
@@ -141,7 +141,7 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
             }
             let (dest, frame, args) = queued_frame(ev);
             // NoHandler is logged where it happens; handler errors too.
-            let _ = deliver(core, dest, &frame, args);
+            discard(deliver(core, dest, &frame, args));
         }
     }
 }

@@ -47,6 +47,7 @@ pub use self::session_id::SessionId;
 pub use self::stream::{ByteStream, SharedStream};
 pub use self::target::Target;
 pub use self::timers::RemovedAlarm;
+pub(crate) use self::value::discard;
 pub use self::value::{HandlerError, HandlerReturn, Value};
 
 use self::clock::Clock;

@@ -15,7 +15,7 @@ use super::dispatch::deliver;
 use super::exceptions;
 use super::lifecycle::stop_session;
 use super::queue::{Event, Kind};
-use super::{Args, Error, EventName, SessionId, Target, Value};
+use super::{discard, Args, Error, EventName, SessionId, Target, Value};
 use crate::args;
 
 /// Watchers by signal name, then by session.
@@ -143,7 +143,7 @@ pub(crate) fn dispatch(core: &mut Core, ev: Event) {
                 state: event,
                 caller_state: ev.caller_state.clone(),
             };
-            let _ = deliver(core, sid, &frame, args);
+            discard(deliver(core, sid, &frame, args));
         }
     }
     let handled = core.signals.handled;

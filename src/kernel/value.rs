@@ -254,3 +254,17 @@ impl<T: Into<Value>, E: Into<HandlerError>> HandlerReturn for Result<T, E> {
         self.map(Into::into).map_err(Into::into)
     }
 }
+
+/// Drops a dispatch's outcome that nobody reads. Most handlers return
+/// `undef`, a boolean or a number: those are let go without running the
+/// whole enum's drop code (an out-of-line call per event otherwise).
+#[inline(always)]
+pub(crate) fn discard(outcome: Result<Value, super::Error>) {
+    match &outcome {
+        Ok(Value::Undef | Value::Bool(_) | Value::Int(_) | Value::Float(_)) => {
+            // Nothing in these variants owns memory: forgetting is dropping.
+            std::mem::forget(outcome)
+        }
+        _ => drop(outcome),
+    }
+}

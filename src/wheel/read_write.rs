@@ -637,7 +637,7 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
         match next {
             Ok((record, id)) => {
                 if let Some(call) = &prepared {
-                    let _ = ctx.call_prepared(call, args![record, id as i64]);
+                    crate::kernel::discard(ctx.call_prepared(call, args![record, id as i64]));
                 }
                 if Rc::strong_count(rc) == 1 {
                     return false; // the session dropped the wheel
