@@ -219,6 +219,7 @@ impl Core {
     }
 
     /// Queues a timer due at kernel time `due`.
+    #[inline]
     pub(crate) fn enqueue_timer(&mut self, due: i64, wall: f64, ev: Event) -> AlarmId {
         self.take_counts(&ev);
         let dest = ev.dest;

@@ -200,7 +200,7 @@ impl Kernel {
             .saturating_add(by.as_nanos().min(i64::MAX as u128) as i64);
         loop {
             self.run_until_idle()?;
-            match self.core.queue.next_timer() {
+            match self.core.queue.next_timer_settled() {
                 Some(due) if due <= target => self.core.clock.set(due),
                 _ => break,
             }

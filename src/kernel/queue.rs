@@ -198,6 +198,7 @@ impl Queue {
         self.posts.push_back(((due, seq), ev));
     }
 
+    #[inline]
     pub fn push_timer(&mut self, due: i64, wall: f64, ev: Event) -> AlarmId {
         let seq = self.next_seq();
         let id = AlarmId(seq);
@@ -211,23 +212,51 @@ impl Queue {
             key,
             timer: Timer { ev, wall },
         });
-        self.order.push(Entry::new(key, slot));
+        let entry = Entry::new(key, slot);
+        let top_stale = self
+            .order
+            .peek()
+            .is_some_and(|top| !Self::live(&self.slots, top));
+        // The top's timer is gone (typically just removed, to be set
+        // again): the new entry takes its place, which costs a sift down
+        // that usually stops at once, not a pop and a push.
+        let replaced = top_stale && self.order.peek_mut().map(|mut top| *top = entry).is_some();
+        if replaced {
+            self.stale -= 1;
+        } else {
+            self.order.push(entry);
+        }
         self.alarms.insert(id, slot);
         id
     }
 
+    /// Whether a heap entry is still its timer's (not removed or moved).
+    #[inline]
+    fn live(slots: &Slab<Slot>, e: &Entry) -> bool {
+        slots.get(e.slot).is_some_and(|s| s.key == e.key())
+    }
+
     /// Drops stale entries off the top of the heap, so that its top is a
-    /// queued timer; rebuilds the heap when stale entries outnumber live
-    /// ones.
+    /// queued timer. Removals leave the top for this (or for the next
+    /// `push_timer`), so that re-arming a timeout does not pop the heap.
+    #[inline]
     fn settle(&mut self) {
-        while let Some(&top) = self.order.peek() {
-            if self.slots.get(top.slot).is_some_and(|s| s.key == top.key()) {
+        while let Some(top) = self.order.peek() {
+            if Self::live(&self.slots, top) {
                 break;
             }
             self.order.pop();
             self.stale -= 1;
         }
-        if self.stale > STALE_SLACK && self.stale > self.slots.len() {
+    }
+
+    /// Rebuilds the heap when stale entries outnumber live ones; empties
+    /// it when no timer is left.
+    fn bound_stale(&mut self) {
+        if self.slots.is_empty() {
+            self.order.clear();
+            self.stale = 0;
+        } else if self.stale > STALE_SLACK && self.stale > self.slots.len() {
             self.order = self
                 .slots
                 .iter()
@@ -251,7 +280,7 @@ impl Queue {
         s.key = (due, seq);
         self.order.push(Entry::new((due, seq), slot));
         self.stale += 1;
-        self.settle();
+        self.bound_stale();
         true
     }
 
@@ -261,8 +290,26 @@ impl Queue {
         self.slots.get(*slot).map(|s| (s.key, &s.timer))
     }
 
+    /// The key of the earliest timer: the heap's top, or, if a removal
+    /// left a stale top, a scan of the timers (only `&self` callers pay
+    /// it; the kernel's loop uses [`head`](Self::head), which settles).
+    fn first_timer(&self) -> Option<Key> {
+        match self.order.peek() {
+            Some(top) if Self::live(&self.slots, top) => Some(top.key()),
+            Some(_) => self.slots.iter().map(|(_, s)| s.key).min(),
+            None => None,
+        }
+    }
+
     /// The due time of the earliest timer.
     pub fn next_timer(&self) -> Option<i64> {
+        self.first_timer().map(|(due, _)| due)
+    }
+
+    /// [`next_timer`](Self::next_timer) for the kernel's loop: settles the
+    /// heap first, so it never scans.
+    pub fn next_timer_settled(&mut self) -> Option<i64> {
+        self.settle();
         self.order.peek().map(|e| e.due)
     }
 
@@ -292,7 +339,8 @@ impl Queue {
     }
 
     /// The key of the head item.
-    pub fn head(&self) -> Option<Key> {
+    pub fn head(&mut self) -> Option<Key> {
+        self.settle();
         let p = self.posts.front().map(|(k, _)| *k);
         let t = self.order.peek().map(Entry::key);
         match (p, t) {
@@ -311,6 +359,7 @@ impl Queue {
                 _ => None,
             };
         }
+        self.settle();
         let p = self.posts.front().map(|(k, _)| *k);
         let t = self.order.peek().map(Entry::key);
         let take_post = match (p, t) {
@@ -333,7 +382,6 @@ impl Queue {
             if let Some(id) = s.timer.ev.kind.alarm() {
                 self.alarms.remove(&id);
             }
-            self.settle();
             Some(s.timer.ev)
         }
     }
@@ -341,6 +389,7 @@ impl Queue {
     /// Removes a timer by id if `owns` accepts its event: `Ok` with the
     /// timer, `Err(true)` if `owns` refused it, `Err(false)` if there is no
     /// such timer. One lookup of the id, for `alarm_remove`.
+    #[inline]
     pub fn remove_alarm_if(
         &mut self,
         id: AlarmId,
@@ -358,7 +407,7 @@ impl Queue {
         e.remove();
         let s = self.slots.remove(slot);
         self.stale += 1;
-        self.settle();
+        self.bound_stale();
         Ok(s.timer)
     }
 
@@ -407,7 +456,7 @@ impl Queue {
             self.stale += 1;
             removed.push(s.timer.ev);
         }
-        self.settle();
+        self.bound_stale();
         removed
     }
 }
@@ -482,7 +531,14 @@ mod tests {
                 _ => {}
             }
             assert_eq!(q.len(), model.len());
-            assert_eq!(q.next_timer(), model.keys().next().map(|k| k.0));
+            // Both ways of finding the earliest timer: without settling
+            // (a scan when a removal left a stale top) and settling.
+            let first = model.keys().next().copied();
+            assert_eq!(q.next_timer(), first.map(|k| k.0));
+            if step % 3 == 0 {
+                assert_eq!(q.head(), first);
+                assert_eq!(q.next_timer_settled(), first.map(|k| k.0));
+            }
             assert!(q.order.len() <= 2 * q.slots.len() + STALE_SLACK + 1);
         }
         // Everything left fires in order.
@@ -509,5 +565,32 @@ mod tests {
         }
         assert!(q.order.len() <= STALE_SLACK + 2);
         assert_eq!(q.len(), 1);
+    }
+
+    /// The usual re-arm, `alarm_remove` then `delay_set`, with other
+    /// timers pending: the new entry takes the removed one's place at the
+    /// top, so the heap does not grow at all, and order holds.
+    #[test]
+    fn remove_then_set_reuses_the_top() {
+        let mut q = Queue::default();
+        for i in 0..100 {
+            q.push_timer(1_000 + i, 0.0, timer_event());
+        }
+        let mut id = q.push_timer(10, 0.0, timer_event());
+        for i in 0..10_000 {
+            assert!(q.remove_alarm(id).is_some());
+            id = q.push_timer(10 + i % 7, 0.0, timer_event());
+            assert_eq!(q.order.len(), 101);
+        }
+        assert_eq!(q.next_timer(), Some(10 + 9_999 % 7));
+        let first = q.pop_before((i64::MAX, u64::MAX)).unwrap();
+        assert_eq!(first.kind.alarm(), Some(id));
+        let mut last = 0;
+        while let Some(ev) = q.pop_before((i64::MAX, u64::MAX)) {
+            let n = ev.kind.alarm().unwrap().id();
+            assert!(n > last);
+            last = n;
+        }
+        assert_eq!(q.len(), 0);
     }
 }

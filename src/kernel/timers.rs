@@ -53,6 +53,7 @@ impl KernelHandle<'_> {
         self.set_timer_kind(event, secs_from_now, wall, args, Kind::Timer(AlarmId(0)))
     }
 
+    #[inline]
     pub(crate) fn set_timer_kind(
         &mut self,
         event: EventName,
@@ -214,6 +215,7 @@ impl KernelHandle<'_> {
     /// # Errors
     /// [`Error::NoSuchAlarm`] for an unknown id (ESRCH),
     /// [`Error::NotPermitted`] for another session's timer (EPERM).
+    #[inline]
     pub fn alarm_remove(&mut self, id: AlarmId) -> Result<RemovedAlarm, Error> {
         let me = self.frame.session;
         let timer = match self.core.queue.remove_alarm_if(id, |ev| ev.dest == me) {
