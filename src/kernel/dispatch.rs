@@ -139,7 +139,23 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
                 // POE: a yield outside any session targets the kernel and is ignored.
                 return;
             }
-            let (dest, frame, args) = queued_frame(ev);
+            // Taken apart here, not through `queued_frame`: a returned
+            // tuple of frame and arguments cost two more 150-byte copies.
+            let Event {
+                dest,
+                source,
+                name,
+                args,
+                caller_state,
+                ..
+            } = ev;
+            let frame = Frame {
+                session: dest,
+                sender: source,
+                state: name.clone(),
+                caller_state,
+                active_event: Some(name),
+            };
             // NoHandler is logged where it happens; handler errors too.
             discard(deliver(core, dest, &frame, args));
         }

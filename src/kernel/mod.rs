@@ -56,6 +56,7 @@ use self::ctx::Frame;
 use self::dispatch::dispatch_queued;
 use self::lifecycle::{gc_sweep, stop_all};
 use self::os_signals::{OsSignals, SIGNAL_TOKEN};
+use self::queue::Due;
 use self::select::Handles;
 use self::session::sealed::{Active, Sealed};
 
@@ -407,8 +408,21 @@ impl Kernel {
             core.now = core.clock.now();
         }
         let limit = (core.now, core.queue.seq_mark());
-        while let Some(ev) = core.queue.pop_before(limit) {
-            dispatch_queued(core, ev);
+        while let Some(due) = core.queue.due_before(limit) {
+            // Popped where it is dispatched: an event handed back through
+            // one more `Option` was copied (150 bytes) twice more.
+            match due {
+                Due::Post => {
+                    if let Some((_, ev)) = core.queue.pop_post() {
+                        dispatch_queued(core, ev);
+                    }
+                }
+                Due::Timer => {
+                    if let Some(ev) = core.queue.pop_timer() {
+                        dispatch_queued(core, ev);
+                    }
+                }
+            }
             if let Some(by) = core.stop_requested.take() {
                 stop_all(core, by);
             }

@@ -43,6 +43,13 @@ impl AlarmId {
     }
 }
 
+/// Which head is due: see [`Queue::due_before`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Due {
+    Post,
+    Timer,
+}
+
 /// What kind of queued item this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -349,40 +356,53 @@ impl Queue {
         }
     }
 
-    /// Pops the head if it sorts before `limit`.
+    /// Whether the head sorts before `limit`, and which kind it is (so
+    /// that the loop can pop it with [`pop_post`](Self::pop_post) or
+    /// [`pop_timer`](Self::pop_timer), without wrapping it again).
     #[inline]
-    pub fn pop_before(&mut self, limit: Key) -> Option<Event> {
+    pub fn due_before(&mut self, limit: Key) -> Option<Due> {
         if self.slots.is_empty() {
             // The common case: posts only, already in order.
             return match self.posts.front() {
-                Some((k, _)) if *k < limit => self.posts.pop_front().map(|(_, ev)| ev),
+                Some((k, _)) if *k < limit => Some(Due::Post),
                 _ => None,
             };
         }
         self.settle();
         let p = self.posts.front().map(|(k, _)| *k);
         let t = self.order.peek().map(Entry::key);
-        let take_post = match (p, t) {
-            (Some(p), Some(t)) => p < t,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return None,
-        };
-        if take_post {
-            if p? >= limit {
-                return None;
-            }
-            self.posts.pop_front().map(|(_, ev)| ev)
-        } else {
-            if t? >= limit {
-                return None;
-            }
-            let top = self.order.pop()?;
-            let s = self.slots.remove(top.slot);
-            if let Some(id) = s.timer.ev.kind.alarm() {
-                self.alarms.remove(&id);
-            }
-            Some(s.timer.ev)
+        match (p, t) {
+            (Some(p), Some(t)) if p < t => (p < limit).then_some(Due::Post),
+            (_, Some(t)) => (t < limit).then_some(Due::Timer),
+            (Some(p), None) => (p < limit).then_some(Due::Post),
+            (None, None) => None,
+        }
+    }
+
+    /// Pops the first post, with its key.
+    #[inline]
+    pub fn pop_post(&mut self) -> Option<(Key, Event)> {
+        self.posts.pop_front()
+    }
+
+    /// Pops the earliest timer (the heap is settled by `due_before`).
+    #[inline]
+    pub fn pop_timer(&mut self) -> Option<Event> {
+        let top = self.order.pop()?;
+        let s = self.slots.remove(top.slot);
+        if let Some(id) = s.timer.ev.kind.alarm() {
+            self.alarms.remove(&id);
+        }
+        Some(s.timer.ev)
+    }
+
+    /// Pops the head if it sorts before `limit` (what the kernel's loop
+    /// does with [`due_before`](Self::due_before) and the two pops).
+    #[cfg(test)]
+    pub fn pop_before(&mut self, limit: Key) -> Option<Event> {
+        match self.due_before(limit)? {
+            Due::Post => self.pop_post().map(|(_, ev)| ev),
+            Due::Timer => self.pop_timer(),
         }
     }
 
