@@ -361,7 +361,7 @@ impl KernelHandle<'_> {
         self.call_other(sid, event.into(), args)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn call_other(
         &mut self,
         sid: SessionId,
