@@ -384,7 +384,7 @@ pub(crate) fn dispatch_with<H: 'static>(
 /// Runs one handler with a fresh `Ctx`. Under [`Guard::Catch`] a panic
 /// becomes POE's DIE handling; the frame is read back from the `Ctx` then,
 /// so the common path copies no names for it.
-#[inline]
+#[inline(always)]
 pub(crate) fn invoke<H: 'static>(
     heap: &mut H,
     states: &States<H>,
