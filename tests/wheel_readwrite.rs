@@ -472,3 +472,53 @@ fn early_write_keeps_poe_event_order_and_counts() {
     assert_eq!(reply, "pong\n");
     assert_eq!(*log.borrow(), ["after_input:5", "flushed:0"]);
 }
+
+#[derive(Default)]
+struct Renamed {
+    w: Option<ReadWrite>,
+    seen: Vec<String>,
+}
+
+/// POE reads InputEvent's name through a reference for every record: a
+/// handler that renames it (`event(InputEvent => ...)`) sends the next
+/// records of the same read to the new name. rpoe looks the handler up
+/// once per read, and again after a rename. (Removing InputEvent stops
+/// delivery at once in rpoe; the rest stays in the filter.)
+#[test]
+fn renaming_input_event_mid_read_takes_effect_at_the_next_record() {
+    let mut kernel = Kernel::new().unwrap();
+    let got: Rc<RefCell<Vec<String>>> = Rc::default();
+    let out = got.clone();
+    Session::new(Renamed::default())
+        .inline_state("_start", |ctx, _| {
+            let (a, mut peer) = pair();
+            // One write, so one read holds every line.
+            peer.write_all(b"a\nb\nc\nd\ne\n").unwrap();
+            let w = ReadWrite::new(a).input_event("first").create(ctx).unwrap();
+            ctx.heap.w = Some(w);
+            // Keep the peer open until the records are in.
+            ctx.delay_set("done", 0.5, args![Value::shared(RefCell::new(Some(peer)))]);
+        })
+        .inline_state("first", |ctx, args| {
+            let line = args.value(ARG0).and_then(Value::as_utf8).unwrap();
+            ctx.heap.seen.push(format!("first:{line}"));
+            let w = ctx.heap.w.clone().unwrap();
+            w.event("InputEvent", Some("second"));
+        })
+        .inline_state("second", |ctx, args| {
+            let line = args.value(ARG0).and_then(Value::as_utf8).unwrap();
+            ctx.heap.seen.push(format!("second:{line}"));
+            if line == "c" {
+                let w = ctx.heap.w.clone().unwrap();
+                w.event("InputEvent", None);
+            }
+        })
+        .inline_state("done", move |ctx, _| {
+            *out.borrow_mut() = std::mem::take(&mut ctx.heap.seen);
+            ctx.heap.w = None;
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*got.borrow(), ["first:a", "second:b", "second:c"]);
+}
