@@ -129,14 +129,7 @@ impl<H: 'static> Ctx<'_, H> {
         };
         let event = event.into();
         if sid == self.kernel.frame.session {
-            let outer = self.kernel.frame.active_event.clone();
-            let frame = Frame {
-                session: sid,
-                sender: sid,
-                state: event,
-                caller_state: outer.clone(),
-                active_event: outer,
-            };
+            let frame = self.self_call_frame(event);
             dispatch_with(
                 self.heap,
                 self.states,
@@ -187,18 +180,24 @@ impl<H: 'static> Ctx<'_, H> {
     /// Looks up this session's handler for `event` once, for
     /// [`call_prepared`](Self::call_prepared).
     pub fn prepare_call(&self, event: impl Into<EventName>) -> SelfCall<H> {
-        let me = self.kernel.frame.session;
         let event = event.into();
-        let outer = self.kernel.frame.active_event.clone();
         SelfCall {
             handler: self.states.get(&event).cloned(),
-            frame: Frame {
-                session: me,
-                sender: me,
-                state: event,
-                caller_state: outer.clone(),
-                active_event: outer,
-            },
+            frame: self.self_call_frame(event),
+        }
+    }
+
+    /// The frame of a call to this session itself: SENDER is the session,
+    /// and CALLER_STATE and the active event stay those of the outer event.
+    fn self_call_frame(&self, event: EventName) -> Frame {
+        let me = self.kernel.frame.session;
+        let outer = self.kernel.frame.active_event.clone();
+        Frame {
+            session: me,
+            sender: me,
+            state: event,
+            caller_state: outer.clone(),
+            active_event: outer,
         }
     }
 
