@@ -32,14 +32,14 @@ thread_local! {
 /// of the right class if there is one.
 #[inline]
 pub(crate) fn take(capacity: usize) -> Vec<u8> {
+    if capacity > 1 << MAX_SHIFT {
+        return Vec::with_capacity(capacity);
+    }
     let shift = capacity
         .max(1)
         .next_power_of_two()
         .trailing_zeros()
         .max(MIN_SHIFT);
-    if shift > MAX_SHIFT {
-        return Vec::with_capacity(capacity);
-    }
     let class = (shift - MIN_SHIFT) as usize;
     POOL.try_with(|p| p.borrow_mut()[class].pop())
         .ok()
