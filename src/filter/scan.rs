@@ -44,9 +44,14 @@ fn block_at<const N: usize>(hay: &[u8], i: usize, a: u8, b: u8, v: (u128, u128))
     if !any::<N>(&hay[i..], a, b) {
         return None;
     }
-    (0..N)
-        .step_by(16)
-        .find_map(|j| locate16(&hay[i + j..], v.0, v.1).map(|p| i + j + p))
+    let mut j = 0;
+    while j < N {
+        if let Some(p) = locate16(&hay[i + j..], v.0, v.1) {
+            return Some(i + j + p);
+        }
+        j += 16;
+    }
+    None
 }
 
 /// The index of the first `a` or `b` in `hay`: the first 64 bytes in
