@@ -1,15 +1,16 @@
-//! A per-thread pool of small record buffers.
+//! A per-thread pool of record buffers.
 //!
 //! An echo-like program turns every input line into a record (`Vec<u8>`)
 //! that lives for one handler: the line filter allocates it, the handler
-//! `put`s it, and ReadWrite copies it into its output buffer and is done
-//! with it. Handing the emptied buffer back here and giving it to the next
+//! `put`s it, and ReadWrite copies it into its output buffer (records
+//! under 2 KiB) or writes it as it is (bigger ones), and is then done with
+//! it. Handing the emptied buffer back here and giving it to the next
 //! record saves a `malloc` and a `free` per line (about 150 instructions
-//! of 1,300 per echoed line).
+//! of 1,300 per echoed 64-byte line).
 //!
-//! Buffers are kept by size class (powers of two from 64 bytes to 2 KiB,
-//! at most [`PER_CLASS`] each), so a record never gets a buffer more than
-//! twice the size it asked for, rounded up to a power of two; bigger
+//! Buffers are kept by size class (powers of two from 64 bytes to 64 KiB,
+//! at most 256 KiB and at most 32 buffers per class), so a record never
+//! gets a buffer more than its size rounded up to a power of two; bigger
 //! records are allocated as before. A record the program keeps simply
 //! keeps its buffer.
 
@@ -17,11 +18,22 @@ use std::cell::RefCell;
 
 /// The smallest class: 2^6 = 64 bytes.
 const MIN_SHIFT: u32 = 6;
-/// The largest class: 2^11 = 2 KiB (ReadWrite copies records below 2 KiB).
-const MAX_SHIFT: u32 = 11;
+/// The largest class: 2^16 = 64 KiB (a default read block).
+const MAX_SHIFT: u32 = 16;
 const CLASSES: usize = (MAX_SHIFT - MIN_SHIFT + 1) as usize;
-/// Buffers kept per class (at most 64 KiB in all per class of 2 KiB).
+/// Buffers kept per class: at most 32, and at most 256 KiB in all.
 const PER_CLASS: usize = 32;
+const BYTES_PER_CLASS: usize = 256 * 1024;
+
+/// How many buffers class `class` keeps (32 up to 8 KiB, 4 of 64 KiB).
+const fn limit(class: usize) -> usize {
+    let n = BYTES_PER_CLASS >> (class as u32 + MIN_SHIFT);
+    if n > PER_CLASS {
+        PER_CLASS
+    } else {
+        n
+    }
+}
 
 thread_local! {
     static POOL: RefCell<[Vec<Vec<u8>>; CLASSES]> =
@@ -60,7 +72,7 @@ pub(crate) fn give(mut buf: Vec<u8>) {
     buf.clear();
     let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        if p[class].len() < PER_CLASS {
+        if p[class].len() < limit(class) {
             p[class].push(buf);
         }
     });
@@ -87,19 +99,32 @@ mod tests {
         // A buffer of 100 bytes' capacity serves takes of up to 64.
         give(Vec::with_capacity(100));
         assert!(take(64).capacity() >= 64);
-        // Big records are not pooled.
-        let big = take(5000);
-        assert!(big.capacity() >= 5000);
+        // Records up to 64 KiB are pooled; bigger ones are not.
+        let mid = take(5000);
+        assert_eq!(mid.capacity(), 8192);
+        give(mid);
+        assert_eq!(take(5000).capacity(), 8192);
+        let big = take(100_000);
+        assert!(big.capacity() >= 100_000);
         give(big);
-        assert!(take(5000).capacity() >= 5000);
+        assert!(take(100_000).capacity() >= 100_000);
     }
 
-    /// A class keeps at most PER_CLASS buffers.
+    /// A class keeps at most PER_CLASS buffers and 256 KiB.
     #[test]
     fn classes_are_bounded() {
         for _ in 0..PER_CLASS * 3 {
             give(Vec::with_capacity(256));
+            give(Vec::with_capacity(64 * 1024));
         }
-        POOL.with(|p| assert!(p.borrow()[2].len() <= PER_CLASS));
+        POOL.with(|p| {
+            let p = p.borrow();
+            assert_eq!(p[2].len(), PER_CLASS);
+            assert_eq!(p[CLASSES - 1].len(), 4);
+            for (class, bufs) in p.iter().enumerate() {
+                let bytes: usize = bufs.iter().map(Vec::capacity).sum();
+                assert!(bytes <= BYTES_PER_CLASS, "class {class}");
+            }
+        });
     }
 }

@@ -482,7 +482,11 @@ impl Inner {
                 self.puts_pending -= done.puts;
                 self.records_written += done.puts as u64;
                 let cap = done.bytes.capacity();
-                if done.copied && cap <= SPARE_MAX && cap > self.spare.capacity() {
+                if !done.copied {
+                    // A big record written as it was: its buffer can
+                    // take the next one.
+                    pool::give(done.bytes);
+                } else if cap <= SPARE_MAX && cap > self.spare.capacity() {
                     let mut bytes = done.bytes;
                     bytes.clear();
                     self.spare = bytes;
