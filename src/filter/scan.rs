@@ -38,7 +38,8 @@ fn locate16(block: &[u8], va: u128, vb: u128) -> Option<usize> {
 }
 
 /// The first `a` or `b` in the `N` bytes of `hay` at `i`, if the block
-/// holds one (`Some(None)` cannot happen: the block test is exact).
+/// holds one (the block test is exact, so a block that passes it always
+/// yields a position).
 #[inline(always)]
 fn block_at<const N: usize>(hay: &[u8], i: usize, a: u8, b: u8, v: (u128, u128)) -> Option<usize> {
     if !any::<N>(&hay[i..], a, b) {
@@ -62,18 +63,18 @@ pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
     let n = hay.len();
     let mut i = 0;
     if n >= 32 {
-        if any::<32>(hay, a, b) {
-            return block_at::<32>(hay, 0, a, b, v);
+        if let Some(p) = block_at::<32>(hay, 0, a, b, v) {
+            return Some(p);
         }
         i = 32;
         if n >= 64 {
-            if any::<32>(&hay[32..], a, b) {
-                return block_at::<32>(hay, 32, a, b, v);
+            if let Some(p) = block_at::<32>(hay, 32, a, b, v) {
+                return Some(p);
             }
             i = 64;
             while n - i >= 64 {
-                if any::<64>(&hay[i..], a, b) {
-                    return block_at::<64>(hay, i, a, b, v);
+                if let Some(p) = block_at::<64>(hay, i, a, b, v) {
+                    return Some(p);
                 }
                 i += 64;
             }

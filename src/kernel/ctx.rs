@@ -130,14 +130,7 @@ impl<H: 'static> Ctx<'_, H> {
         let event = event.into();
         if sid == self.kernel.frame.session {
             let frame = self.self_call_frame(event);
-            dispatch_with(
-                self.heap,
-                self.states,
-                self.kernel.core,
-                &frame,
-                args,
-                Guard::Inside,
-            )
+            self.dispatch_self(&frame, args)
         } else {
             self.kernel.call_other(sid, event, args)
         }
@@ -225,14 +218,7 @@ impl<H: 'static> Ctx<'_, H> {
                 handler,
                 Guard::Inside,
             ),
-            None => dispatch_with(
-                self.heap,
-                self.states,
-                self.kernel.core,
-                &call.frame,
-                args,
-                Guard::Inside,
-            ),
+            None => self.dispatch_self(&call.frame, args),
         }
     }
 }
