@@ -219,7 +219,7 @@ impl Line {
         let from = self.scan.min(data.len());
         match &self.input {
             Input::Any | Input::Autodetect(None) => {
-                let i = from + super::scan::find2(&data[from..], b'\r', b'\n')?;
+                let i = from + memchr::memchr2(b'\r', b'\n', &data[from..])?;
                 let pair = if data[i] == b'\r' { b'\n' } else { b'\r' };
                 let len = if data.get(i + 1) == Some(&pair) { 2 } else { 1 };
                 Some((i, len))
@@ -230,7 +230,7 @@ impl Line {
                 let hay = &data[from..];
                 let mut at = 0;
                 let found = loop {
-                    match super::scan::find1(&hay[at..], first) {
+                    match memchr::memchr(first, &hay[at..]) {
                         None => break None,
                         Some(p) if hay[at + p..].starts_with(lit) => break Some(at + p),
                         Some(p) if hay.len() - (at + p) < lit.len() => break None,

@@ -22,7 +22,6 @@ mod map;
 pub(crate) mod pool;
 mod record_block;
 mod reference;
-mod scan;
 mod stackable;
 mod stream;
 
