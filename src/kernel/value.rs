@@ -104,6 +104,21 @@ impl Value {
         }
     }
 
+    /// Whether dropping this value frees anything (`undef`, booleans,
+    /// numbers, sessions and alarm ids own no memory).
+    #[inline(always)]
+    pub(crate) fn owns_memory(&self) -> bool {
+        !matches!(
+            self,
+            Value::Undef
+                | Value::Bool(_)
+                | Value::Int(_)
+                | Value::Float(_)
+                | Value::Session(_)
+                | Value::Alarm(_)
+        )
+    }
+
     /// A short name of the variant, used in argument errors.
     pub fn type_name(&self) -> &'static str {
         match self {
