@@ -16,30 +16,85 @@
 //! ones, so re-arming the same timeout on every input stays O(log n) with
 //! bounded memory.
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 
 use slab::Slab;
 
-use super::fxhash::FxBuild;
 use super::{Args, EventName, SessionId};
 
 /// A timer's id, as returned by `delay_set` (POE's alarm id).
 ///
 /// Ids are drawn from the same counter as every queued event, as in POE,
-/// so they only grow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AlarmId(pub(crate) u64);
+/// so they only grow. An id also remembers where its timer is kept, so
+/// the kernel finds the timer without a lookup table; two ids are equal
+/// (and hash, order and print) by their number alone.
+#[derive(Clone, Copy)]
+pub struct AlarmId {
+    seq: u64,
+    /// The timer's slot in the queue, checked against `seq` before use;
+    /// [`NO_SLOT`] for an id made from its number.
+    slot: u32,
+}
+
+/// The slot of an id whose timer's place is not known.
+const NO_SLOT: u32 = u32::MAX;
 
 impl AlarmId {
+    /// The id of the timer with sequence number `seq`, kept in `slot`.
+    pub(crate) fn new(seq: u64, slot: usize) -> Self {
+        AlarmId {
+            seq,
+            slot: u32::try_from(slot).unwrap_or(NO_SLOT),
+        }
+    }
+
     /// The number, as POE's alarm id.
     pub fn id(&self) -> u64 {
-        self.0
+        self.seq
     }
 
     /// An id from its number (for example one stored outside the kernel);
-    /// calls with an id that names no queued timer fail cleanly.
+    /// calls with an id that names no queued timer fail cleanly. The
+    /// kernel then searches its timers for the number, which costs time
+    /// in proportion to how many are queued: keep the `AlarmId` itself
+    /// where you can.
     pub fn from_id(id: u64) -> Self {
-        AlarmId(id)
+        AlarmId {
+            seq: id,
+            slot: NO_SLOT,
+        }
+    }
+}
+
+impl PartialEq for AlarmId {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+    }
+}
+
+impl Eq for AlarmId {}
+
+impl std::hash::Hash for AlarmId {
+    fn hash<S: std::hash::Hasher>(&self, state: &mut S) {
+        self.seq.hash(state);
+    }
+}
+
+impl PartialOrd for AlarmId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AlarmId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.seq.cmp(&other.seq)
+    }
+}
+
+impl std::fmt::Debug for AlarmId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlarmId({})", self.seq)
     }
 }
 
@@ -55,10 +110,10 @@ pub(crate) enum Due {
 pub(crate) enum Kind {
     /// `post` / `yield`.
     Post,
-    /// A timer (`delay*`, `alarm*`).
-    Timer(AlarmId),
+    /// A timer (`delay*`, `alarm*`), with its alarm id's number.
+    Timer(u64),
     /// A timer whose handler travels as ARG0 (`Ctx::delay_set_state`).
-    StateTimer(AlarmId),
+    StateTimer(u64),
     /// A `_signal` dispatch (`signal`, IDLE, ZOMBIE).
     Signal,
     /// POE's internal `_garbage_collect`: holds a new session until the
@@ -67,9 +122,9 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    /// The alarm id of a timer.
+    /// The alarm id number of a timer.
     #[inline]
-    pub(crate) fn alarm(&self) -> Option<AlarmId> {
+    pub(crate) fn alarm(&self) -> Option<u64> {
         match *self {
             Kind::Timer(id) | Kind::StateTimer(id) => Some(id),
             _ => None,
@@ -179,8 +234,6 @@ pub(crate) struct Queue {
     slots: Slab<Slot>,
     /// Entries of `order` whose timer was removed or moved since.
     stale: usize,
-    /// Alarm id -> its slot.
-    alarms: HashMap<AlarmId, usize, FxBuild>,
     next_seq: u64,
 }
 
@@ -208,11 +261,10 @@ impl Queue {
     #[inline]
     pub fn push_timer(&mut self, due: i64, wall: f64, ev: Event) -> AlarmId {
         let seq = self.next_seq();
-        let id = AlarmId(seq);
         let mut ev = ev;
         ev.kind = match ev.kind {
-            Kind::StateTimer(_) => Kind::StateTimer(id),
-            _ => Kind::Timer(id),
+            Kind::StateTimer(_) => Kind::StateTimer(seq),
+            _ => Kind::Timer(seq),
         };
         let key = (due, seq);
         let slot = self.slots.insert(Slot {
@@ -233,8 +285,23 @@ impl Queue {
         } else {
             self.order.push(entry);
         }
-        self.alarms.insert(id, slot);
-        id
+        AlarmId::new(seq, slot)
+    }
+
+    /// The slot of the queued timer `id`, if it is queued: where the id
+    /// says (slots do not move while their timer is queued), or, for an id
+    /// made from its number, wherever the number is found.
+    #[inline]
+    fn slot_of(&self, id: AlarmId) -> Option<usize> {
+        let names = |s: &Slot| s.timer.ev.kind.alarm() == Some(id.seq);
+        if id.slot != NO_SLOT {
+            let slot = id.slot as usize;
+            return self.slots.get(slot).filter(|s| names(s)).map(|_| slot);
+        }
+        self.slots
+            .iter()
+            .find(|(_, s)| names(s))
+            .map(|(slot, _)| slot)
     }
 
     /// Whether a heap entry is still its timer's (not removed or moved).
@@ -276,7 +343,7 @@ impl Queue {
     /// Moves a timer to a new due time, after the timers already due then
     /// (POE re-inserts adjusted items after equals); its id stays.
     pub fn move_alarm(&mut self, id: AlarmId, due: i64, wall: f64) -> bool {
-        let Some(slot) = self.alarms.get(&id).copied() else {
+        let Some(slot) = self.slot_of(id) else {
             return false;
         };
         let seq = self.next_seq();
@@ -293,8 +360,8 @@ impl Queue {
 
     /// A queued timer's key and record.
     pub fn alarm(&self, id: AlarmId) -> Option<(Key, &Timer)> {
-        let slot = self.alarms.get(&id)?;
-        self.slots.get(*slot).map(|s| (s.key, &s.timer))
+        let slot = self.slot_of(id)?;
+        self.slots.get(slot).map(|s| (s.key, &s.timer))
     }
 
     /// The key of the earliest timer: the heap's top, or, if a removal
@@ -331,7 +398,6 @@ impl Queue {
         self.order.clear();
         self.slots.clear();
         self.stale = 0;
-        self.alarms.clear();
     }
 
     #[inline]
@@ -389,11 +455,7 @@ impl Queue {
     #[inline]
     pub fn pop_timer(&mut self) -> Option<Event> {
         let top = self.order.pop()?;
-        let s = self.slots.remove(top.slot);
-        if let Some(id) = s.timer.ev.kind.alarm() {
-            self.alarms.remove(&id);
-        }
-        Some(s.timer.ev)
+        Some(self.slots.remove(top.slot).timer.ev)
     }
 
     /// Pops the head if it sorts before `limit` (what the kernel's loop
@@ -415,16 +477,12 @@ impl Queue {
         id: AlarmId,
         owns: impl FnOnce(&Event) -> bool,
     ) -> Result<Timer, bool> {
-        let std::collections::hash_map::Entry::Occupied(e) = self.alarms.entry(id) else {
+        let Some(slot) = self.slot_of(id) else {
             return Err(false);
         };
-        let slot = *e.get();
-        match self.slots.get(slot) {
-            Some(s) if owns(&s.timer.ev) => {}
-            Some(_) => return Err(true),
-            None => return Err(false),
+        if !owns(&self.slots[slot].timer.ev) {
+            return Err(true);
         }
-        e.remove();
         let s = self.slots.remove(slot);
         self.stale += 1;
         self.bound_stale();
@@ -470,9 +528,6 @@ impl Queue {
         doomed.sort_unstable();
         for (_, slot) in doomed {
             let s = self.slots.remove(slot);
-            if let Some(id) = s.timer.ev.kind.alarm() {
-                self.alarms.remove(&id);
-            }
             self.stale += 1;
             removed.push(s.timer.ev);
         }
@@ -493,7 +548,7 @@ mod tests {
             source: SessionId::new(1, 0),
             name: EventName::from_static("t"),
             args: Args::new(),
-            kind: Kind::Timer(AlarmId(0)),
+            kind: Kind::Timer(0),
             caller_state: None,
         }
     }
@@ -544,7 +599,7 @@ mod tests {
                     while let Some(ev) = q.pop_before(limit) {
                         let (k, id) = model.pop_first().unwrap();
                         assert!(k < limit, "step {step}");
-                        assert_eq!(ev.kind.alarm(), Some(id), "step {step}");
+                        assert_eq!(ev.kind.alarm(), Some(id.id()), "step {step}");
                     }
                     assert!(model.first_key_value().map_or(true, |(k, _)| *k >= limit));
                 }
@@ -564,7 +619,7 @@ mod tests {
         // Everything left fires in order.
         while let Some(ev) = q.pop_before((i64::MAX, u64::MAX)) {
             let (_, id) = model.pop_first().unwrap();
-            assert_eq!(ev.kind.alarm(), Some(id));
+            assert_eq!(ev.kind.alarm(), Some(id.id()));
         }
         assert!(model.is_empty());
     }
@@ -604,13 +659,39 @@ mod tests {
         }
         assert_eq!(q.next_timer(), Some(10 + 9_999 % 7));
         let first = q.pop_before((i64::MAX, u64::MAX)).unwrap();
-        assert_eq!(first.kind.alarm(), Some(id));
+        assert_eq!(first.kind.alarm(), Some(id.id()));
         let mut last = 0;
         while let Some(ev) = q.pop_before((i64::MAX, u64::MAX)) {
-            let n = ev.kind.alarm().unwrap().id();
+            let n = ev.kind.alarm().unwrap();
             assert!(n > last);
             last = n;
         }
+        assert_eq!(q.len(), 0);
+    }
+
+    /// Alarm ids find their timer through the slot they remember: an id
+    /// whose timer is gone names nothing even after a new timer takes its
+    /// slot (POE: ESRCH, and the new timer is untouched); an id made from
+    /// its number alone still finds its timer; ids compare by number.
+    #[test]
+    fn alarm_ids_find_their_timer_and_only_theirs() {
+        let mut q = Queue::default();
+        let old = q.push_timer(10, 0.0, timer_event());
+        assert!(q.remove_alarm(old).is_some());
+        let new = q.push_timer(20, 0.0, timer_event());
+        assert_eq!(new.slot, old.slot, "the slot is reused");
+        assert!(q.alarm(old).is_none());
+        assert!(q.remove_alarm(old).is_none());
+        assert!(!q.move_alarm(old, 5, 0.0));
+        assert_eq!(q.alarm(new).map(|(k, _)| k.0), Some(20));
+
+        let by_number = AlarmId::from_id(new.id());
+        assert_eq!(by_number, new);
+        assert!(q.move_alarm(by_number, 30, 0.0));
+        assert_eq!(q.alarm(new).map(|(k, _)| k.0), Some(30));
+        assert!(q.alarm(AlarmId::from_id(old.id())).is_none());
+        assert!(q.remove_alarm(by_number).is_some());
+        assert!(q.alarm(new).is_none());
         assert_eq!(q.len(), 0);
     }
 }

@@ -50,7 +50,7 @@ impl KernelHandle<'_> {
         wall: f64,
         args: Args,
     ) -> AlarmId {
-        self.set_timer_kind(event, secs_from_now, wall, args, Kind::Timer(AlarmId(0)))
+        self.set_timer_kind(event, secs_from_now, wall, args, Kind::Timer(0))
     }
 
     #[inline]
@@ -267,13 +267,8 @@ impl<H: 'static> Ctx<'_, H> {
         all.push(Value::Shared(erase_handler(handler)));
         all.extend(args.iter().cloned());
         let wall = self.kernel.core.clock.wall() + seconds;
-        self.kernel.set_timer_kind(
-            name.into(),
-            seconds,
-            wall,
-            all,
-            Kind::StateTimer(AlarmId(0)),
-        )
+        self.kernel
+            .set_timer_kind(name.into(), seconds, wall, all, Kind::StateTimer(0))
     }
 }
 
@@ -328,7 +323,7 @@ mod tests {
         let mut live: BTreeSet<u64> = BTreeSet::new();
         for id in 1..=100_000u64 {
             // Keep ids divisible by 1000 alive; release the others soon.
-            a.add(AlarmId(id), |x| live.contains(&x.0));
+            a.add(AlarmId::from_id(id), |x| live.contains(&x.id()));
             live.insert(id);
             if id % 1000 != 0 {
                 live.remove(&id);
@@ -336,7 +331,11 @@ mod tests {
             }
             assert!(a.ids.len() <= 2 * live.len() + 17, "at {id}");
         }
-        let recorded: Vec<u64> = a.ids().map(|x| x.0).filter(|x| live.contains(x)).collect();
+        let recorded: Vec<u64> = a
+            .ids()
+            .map(|x| x.id())
+            .filter(|x| live.contains(x))
+            .collect();
         assert_eq!(recorded, live.iter().copied().collect::<Vec<_>>());
     }
 }

@@ -169,7 +169,7 @@ impl fmt::Debug for Value {
             Value::List(l) => f.debug_tuple("List").field(l).finish(),
             Value::Map(m) => f.debug_tuple("Map").field(m).finish(),
             Value::Session(s) => write!(f, "Session({s})"),
-            Value::Alarm(a) => write!(f, "Alarm({})", a.0),
+            Value::Alarm(a) => write!(f, "Alarm({})", a.id()),
             Value::Shared(_) => write!(f, "Shared(..)"),
         }
     }
@@ -207,7 +207,7 @@ impl fmt::Display for Value {
                 f.write_str("}")
             }
             Value::Session(s) => write!(f, "{s}"),
-            Value::Alarm(a) => write!(f, "{}", a.0),
+            Value::Alarm(a) => write!(f, "{}", a.id()),
             Value::Shared(_) => f.write_str("SHARED"),
         }
     }
