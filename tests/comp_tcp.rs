@@ -531,3 +531,43 @@ fn bind_error_names_the_address() {
     kernel.run().unwrap();
     assert_eq!(*log.borrow(), [format!("bind 98 127.0.0.1:{port}")]);
 }
+
+/// A ClientInput that fails (returns an error) fails that line only, as a
+/// POE state that dies under CATCH_EXCEPTIONS: the error is logged, the
+/// connection stays up and later lines are handled as before.
+#[test]
+fn a_failing_client_input_fails_only_its_line() {
+    let mut kernel = Kernel::new().unwrap();
+    let listener = ServerTcp::new()
+        .address("127.0.0.1")
+        .alias("failing")
+        .client_input(|ctx, args| {
+            let line = args.value(ARG0).unwrap().as_utf8().unwrap().to_owned();
+            if line == "bad" {
+                return Err(rpoe::Error::InvalidArgument("a bad line"));
+            }
+            if line == "quit" {
+                ctx.post("failing", "shutdown", args![]).unwrap();
+                ctx.yield_("shutdown", args![]);
+            }
+            ctx.heap.client.put(format!("ok: {line}"));
+            Ok(())
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let port = port_of::<()>(&mut kernel, listener);
+    let client = thread::spawn(move || {
+        let s = connect(port);
+        let mut w = s.try_clone().unwrap();
+        w.write_all(b"one\r\nbad\r\ntwo\r\nquit\r\n").unwrap();
+        let mut r = BufReader::new(s);
+        let lines: Vec<String> = (0..3).map(|_| read_line(&mut r)).collect();
+        let mut rest = String::new();
+        r.read_to_string(&mut rest).unwrap();
+        (lines, rest)
+    });
+    kernel.run().unwrap();
+    let (lines, rest) = client.join().unwrap();
+    assert_eq!(lines, ["ok: one\r\n", "ok: two\r\n", "ok: quit\r\n"]);
+    assert_eq!(rest, "", "then EOF after the shutdown");
+}

@@ -227,15 +227,14 @@ pub(crate) fn states<L: 'static, C: 'static>(
     let c = cfg.clone();
     s = s.inline_state("_start", move |ctx, args| start(ctx, &c, args));
     let c = cfg.clone();
+    // ClientInput's outcome is the state's own (in POE the callback is
+    // the state): a failure is logged by the kernel, as any handler's,
+    // and the result is not converted twice on the way, once per line.
     s = s.inline_state(
         "tcp_server_got_input",
-        move |ctx: &mut Ctx<'_, ClientHeap<C>>, args| {
-            if ctx.heap.shutdown {
-                return;
-            }
-            if let Some(input) = &c.client_input {
-                run(input, ctx, args);
-            }
+        move |ctx: &mut Ctx<'_, ClientHeap<C>>, args| match &c.client_input {
+            Some(input) if !ctx.heap.shutdown => input(ctx, args),
+            _ => Ok(Value::Undef),
         },
     );
     let c = cfg.clone();
