@@ -419,3 +419,70 @@ fn prepared_self_call_is_a_self_call() {
     kernel.run().unwrap();
     assert!(*refused.borrow());
 }
+
+/// Every event reaches the handler of its own name, however names
+/// alternate: static names (which the kernel remembers per session by
+/// address), the same names built at run time (shared strings), calls
+/// between posts, and names with no handler (`_default`, with STATE
+/// `_default` and ARG0 the original name); two sessions sharing one state
+/// table each keep their own remembered handler.
+#[test]
+fn each_event_reaches_its_own_handler_however_names_alternate() {
+    let mut kernel = Kernel::new().unwrap();
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let table = {
+        let (a, b, d) = (seen.clone(), seen.clone(), seen.clone());
+        rpoe::StateTable::new()
+            .inline_state("a", move |ctx: &mut rpoe::Ctx<'_, u32>, _| {
+                a.borrow_mut().push(format!("{}:a", ctx.heap))
+            })
+            .inline_state("b", move |ctx: &mut rpoe::Ctx<'_, u32>, _| {
+                b.borrow_mut().push(format!("{}:b", ctx.heap))
+            })
+            .inline_state("_default", move |ctx: &mut rpoe::Ctx<'_, u32>, args| {
+                let name: String = args.get(ARG0).unwrap();
+                d.borrow_mut()
+                    .push(format!("{}:{}({name})", ctx.heap, ctx.state()));
+            })
+            .build()
+    };
+    // Aliases keep both alive for the calls after the run.
+    let one = Session::with_shared_states(1u32, &table)
+        .inline_state("_start", |ctx, _| ctx.alias_set("one").unwrap())
+        .create(&mut kernel)
+        .unwrap();
+    let two = Session::with_shared_states(2u32, &table)
+        .inline_state("_start", |ctx, _| ctx.alias_set("two").unwrap())
+        .create(&mut kernel)
+        .unwrap();
+    kernel.post(one, "a", args![]).unwrap();
+    kernel.post(one, "a", args![]).unwrap();
+    kernel.post(two, "b", args![]).unwrap();
+    kernel.post(one, "b", args![]).unwrap();
+    kernel.post(one, String::from("a"), args![]).unwrap();
+    kernel.post(one, "c", args![]).unwrap();
+    kernel.post(one, "a", args![]).unwrap();
+    kernel.post(two, String::from("z"), args![]).unwrap();
+    kernel.post(two, "b", args![]).unwrap();
+    kernel.run_until_idle().unwrap();
+    kernel.call(one, "b", args![]).unwrap();
+    kernel.call(one, "c", args![]).unwrap();
+    kernel.call(two, "a", args![]).unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        [
+            "1:a",
+            "1:a",
+            "2:b",
+            "1:b",
+            "1:a",
+            "1:_default(c)",
+            "1:a",
+            "2:_default(z)",
+            "2:b",
+            "1:b",
+            "1:_default(c)",
+            "2:a",
+        ]
+    );
+}

@@ -25,6 +25,17 @@ impl EventName {
         EventName(Repr::Static(s))
     }
 
+    /// For a name made from a static string: its address and length,
+    /// which identify it for as long as the program runs (a shared name's
+    /// memory can be freed and reused by another name, so it has none).
+    #[inline]
+    pub(crate) fn static_key(&self) -> Option<(usize, usize)> {
+        match &self.0 {
+            Repr::Static(s) => Some((s.as_ptr() as usize, s.len())),
+            Repr::Shared(_) => None,
+        }
+    }
+
     /// The name as a string slice.
     #[inline]
     pub fn as_str(&self) -> &str {

@@ -163,6 +163,7 @@ impl<H: 'static> Session<H> {
         let body = Box::new(Body {
             heap: self.heap,
             states,
+            last: None,
         });
         lifecycle::create(host.active(), body, self.args, self.options)
     }
@@ -183,6 +184,11 @@ impl<H> fmt::Debug for Session<H> {
 pub(crate) struct Body<H> {
     heap: H,
     states: Rc<States<H>>,
+    /// The handler of the last static event name dispatched here, by the
+    /// name's address: a session handling the same event again (a yield
+    /// loop, a ping-pong, a timer) skips hashing the name. Handlers never
+    /// change once a session is created, so the entry never goes stale.
+    last: Option<((usize, usize), Handler<H>)>,
 }
 
 /// A table of handlers built once and shared by many sessions of the same
@@ -271,14 +277,21 @@ pub(crate) trait AnySession {
 
 impl<H: 'static> AnySession for Body<H> {
     fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: Args) -> Result<Value, Error> {
-        dispatch_with(
-            &mut self.heap,
-            &self.states,
-            core,
-            frame,
-            args,
-            Guard::Catch,
-        )
+        let Body { heap, states, last } = self;
+        if let Some(key) = frame.state.static_key() {
+            let hit = matches!(last, Some((k, _)) if *k == key);
+            if !hit {
+                if let Some(h) = states.get(&frame.state) {
+                    *last = Some((key, h.clone()));
+                }
+            }
+            if let Some((k, handler)) = last {
+                if *k == key {
+                    return invoke(heap, states, core, frame, args, handler, Guard::Catch);
+                }
+            }
+        }
+        dispatch_with(heap, states, core, frame, args, Guard::Catch)
     }
     fn dispatch_direct(
         &mut self,
