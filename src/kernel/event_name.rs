@@ -25,13 +25,18 @@ impl EventName {
         EventName(Repr::Static(s))
     }
 
-    /// For a name made from a static string: its address and length,
-    /// which identify it for as long as the program runs (a shared name's
-    /// memory can be freed and reused by another name, so it has none).
+    /// For a name made from a static string: its address and length in
+    /// one word (the length above bit 48, which no user-space address
+    /// reaches), which identify it for as long as the program runs. A
+    /// shared name's memory can be freed and reused by another name, and
+    /// a name of 64 KiB or more would not fit: those have none.
     #[inline]
-    pub(crate) fn static_key(&self) -> Option<(usize, usize)> {
+    pub(crate) fn static_key(&self) -> Option<u64> {
         match &self.0 {
-            Repr::Static(s) => Some((s.as_ptr() as usize, s.len())),
+            Repr::Static(s) => {
+                let (at, len) = (s.as_ptr() as usize as u64, s.len() as u64);
+                (at < 1 << 48 && len < 1 << 16).then_some(at | len << 48)
+            }
             Repr::Shared(_) => None,
         }
     }

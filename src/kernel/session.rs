@@ -188,7 +188,7 @@ pub(crate) struct Body<H> {
     /// name's address: a session handling the same event again (a yield
     /// loop, a ping-pong, a timer) skips hashing the name. Handlers never
     /// change once a session is created, so the entry never goes stale.
-    last: Option<((usize, usize), Handler<H>)>,
+    last: Option<(u64, Handler<H>)>,
 }
 
 /// A table of handlers built once and shared by many sessions of the same
