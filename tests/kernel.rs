@@ -486,3 +486,80 @@ fn each_event_reaches_its_own_handler_however_names_alternate() {
         ]
     );
 }
+
+/// POE queues an internal `_garbage_collect` event for each new session,
+/// holding it until its turn in the queue: the holds count in
+/// get_event_count, come up in queue order among posts (so a session that
+/// is posted to before its hold comes up lives on, and one that is not is
+/// collected in that batch), and a kernel stopped before they come up
+/// drops them with the sessions.
+#[test]
+fn new_sessions_are_held_until_their_turn() {
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let child = |name: &'static str, log: &Rc<RefCell<Vec<String>>>| {
+        let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+        Session::new(())
+            .inline_state("_start", move |ctx, _| {
+                l1.borrow_mut()
+                    .push(format!("{name} start, queued {}", ctx.get_event_count()));
+            })
+            .inline_state("poke", move |ctx, _| {
+                l2.borrow_mut()
+                    .push(format!("{name} poked, queued {}", ctx.get_event_count()));
+            })
+            .inline_state("_stop", move |_, _| {
+                l3.borrow_mut().push(format!("{name} stop"))
+            })
+    };
+    let mut kernel = Kernel::new().unwrap();
+    let (l, c) = (log.clone(), log.clone());
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            let a = child("a", &l).create(ctx).unwrap();
+            l.borrow_mut()
+                .push(format!("after a, queued {}", ctx.get_event_count()));
+            child("b", &l).create(ctx).unwrap();
+            l.borrow_mut()
+                .push(format!("after b, queued {}", ctx.get_event_count()));
+            ctx.post(a, "poke", args![]).unwrap();
+            ctx.yield_("check", args![]);
+            l.borrow_mut()
+                .push(format!("posted, queued {}", ctx.get_event_count()));
+        })
+        .inline_state("check", move |ctx, _| {
+            c.borrow_mut()
+                .push(format!("check, queued {}", ctx.get_event_count()));
+        })
+        .inline_state("_child", |_, _| ())
+        .inline_state("_stop", |_, _| ())
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(
+        *log.borrow(),
+        [
+            "a start, queued 0",
+            "after a, queued 1",
+            "b start, queued 1",
+            "after b, queued 2",
+            "posted, queued 4",
+            // a's hold and b's come up first, then the poke (a lives on
+            // for it), the check and the parent's own hold; a and b are
+            // collected at the end of that batch, newest mark first.
+            "a poked, queued 2",
+            "check, queued 1",
+            "a stop",
+            "b stop",
+        ]
+    );
+
+    // Stopped before any hold came up: the holds go with their sessions.
+    let mut kernel = Kernel::new().unwrap();
+    child("x", &log).create(&mut kernel).unwrap();
+    child("y", &log).create(&mut kernel).unwrap();
+    assert!(format!("{kernel:?}").contains("queued: 2"), "{kernel:?}");
+    kernel.stop();
+    assert!(format!("{kernel:?}").contains("queued: 0"), "{kernel:?}");
+    kernel.run().unwrap();
+    assert_eq!(kernel.session_count(), 0);
+}

@@ -47,6 +47,9 @@ pub(crate) struct Entry {
     pub stopping: bool,
     /// `_start` is running.
     pub starting: bool,
+    /// Held until its turn in the queue after creation (POE's
+    /// `_garbage_collect` event); counted in `events_to`.
+    pub held: bool,
 }
 
 impl Entry {
@@ -210,7 +213,32 @@ impl Core {
         }
     }
 
-    /// Queues a post, signal or GC event, taking POE's "events to" /
+    /// Holds new session `sid` until its turn in the queue (POE's
+    /// `_garbage_collect` event, which counts as an event to it).
+    pub(crate) fn hold_new(&mut self, sid: SessionId) {
+        if let Some(e) = self.entry_mut(sid) {
+            e.events_to += 1;
+            e.held = true;
+            self.queue.push_hold(self.now, sid);
+        }
+    }
+
+    /// A hold's turn came: the session's count goes down (and the GC
+    /// looks at it), as when POE dispatches `_garbage_collect`.
+    pub(crate) fn release_hold(&mut self, sid: SessionId) {
+        match self.entry_mut(sid) {
+            Some(e) if e.held => {
+                e.held = false;
+                e.events_to -= 1;
+                if e.events_to == 0 {
+                    self.maybe_mark(sid);
+                }
+            }
+            _ => self.queue.abandoned_hold_popped(),
+        }
+    }
+
+    /// Queues a post or signal event, taking POE's "events to" /
     /// "events from" counts.
     #[inline]
     pub(crate) fn enqueue(&mut self, ev: Event) {

@@ -125,7 +125,6 @@ fn deliver_with(
 pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
     core.release(&ev);
     match ev.kind {
-        Kind::Gc => {}
         Kind::Signal => signals::dispatch(core, ev),
         Kind::StateTimer(_) => {
             let Event {

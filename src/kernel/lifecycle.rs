@@ -64,6 +64,7 @@ pub(crate) fn create(
         marked: false,
         stopping: false,
         starting: true,
+        held: false,
     });
     if let Some(children) = core.children_mut(parent) {
         children.insert(sid);
@@ -83,14 +84,7 @@ pub(crate) fn create(
     let parent_now = entry.parent;
     notify(host, parent_now, CHILD, || args!["create", sid, ret]);
 
-    host.core().enqueue(Event {
-        dest: sid,
-        source: SessionId::KERNEL,
-        name: EventName::from_static("_garbage_collect"),
-        args: Args::new(),
-        kind: Kind::Gc,
-        caller_state: None,
-    });
+    host.core().hold_new(sid);
     Ok(sid)
 }
 
@@ -198,6 +192,10 @@ fn free(core: &mut Core, sid: SessionId) {
     core.signals.remove_session(sid);
     core.os.remove_session(sid);
     core.unwatch_session(sid);
+    if entry.held {
+        // Its hold stays queued, counted as gone, and is passed over.
+        core.queue.hold_abandoned();
+    }
     if entry.events_to > 0 || entry.events_from > 0 {
         // Events to it and from it are dropped, even those `_stop` posted.
         for ev in core

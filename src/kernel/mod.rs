@@ -422,6 +422,11 @@ impl Kernel {
                         dispatch_queued(core, ev);
                     }
                 }
+                Due::Hold => {
+                    if let Some(sid) = core.queue.pop_hold() {
+                        core.release_hold(sid);
+                    }
+                }
             }
             if let Some(by) = core.stop_requested.take() {
                 stop_all(core, by);

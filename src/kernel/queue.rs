@@ -103,6 +103,8 @@ impl std::fmt::Debug for AlarmId {
 pub(crate) enum Due {
     Post,
     Timer,
+    /// A new session's hold (POE's `_garbage_collect` event).
+    Hold,
 }
 
 /// What kind of queued item this is.
@@ -116,9 +118,6 @@ pub(crate) enum Kind {
     StateTimer(u64),
     /// A `_signal` dispatch (`signal`, IDLE, ZOMBIE).
     Signal,
-    /// POE's internal `_garbage_collect`: holds a new session until the
-    /// first dispatch batch, then lets the GC look at it.
-    Gc,
 }
 
 impl Kind {
@@ -235,6 +234,14 @@ pub(crate) struct Queue {
     /// Entries of `order` whose timer was removed or moved since.
     stale: usize,
     next_seq: u64,
+    /// New sessions held until their turn in the queue (POE queues an
+    /// internal `_garbage_collect` event per new session, all of whose
+    /// work is to let go of it): kept apart from posts as `(key, session)`,
+    /// 24 bytes instead of a whole event, and merged with them by key.
+    holds: VecDeque<(Key, SessionId)>,
+    /// Holds whose session stopped before its turn (left in place, not
+    /// searched for; they count as gone).
+    dead_holds: usize,
 }
 
 impl Queue {
@@ -398,23 +405,61 @@ impl Queue {
         self.order.clear();
         self.slots.clear();
         self.stale = 0;
+        self.holds.clear();
+        self.dead_holds = 0;
     }
 
+    /// How many events are queued (POE's `get_event_count`: a new
+    /// session's hold counts, as POE's `_garbage_collect` event does).
     #[inline]
     pub fn len(&self) -> usize {
-        self.posts.len() + self.slots.len()
+        self.posts.len() + self.slots.len() + self.holds.len() - self.dead_holds
     }
 
-    /// Whether a post is queued (posts are always due).
+    /// Whether a post (or a hold) is queued: those are always due.
     #[inline]
     pub fn has_posts(&self) -> bool {
-        !self.posts.is_empty()
+        !self.posts.is_empty() || !self.holds.is_empty()
+    }
+
+    /// Holds new session `sid` until its turn, stamped as a post would be.
+    #[inline]
+    pub fn push_hold(&mut self, due: i64, sid: SessionId) {
+        let seq = self.next_seq();
+        self.holds.push_back(((due, seq), sid));
+    }
+
+    /// Pops the first hold.
+    #[inline]
+    pub fn pop_hold(&mut self) -> Option<SessionId> {
+        self.holds.pop_front().map(|(_, sid)| sid)
+    }
+
+    /// A held session stopped before its hold's turn: the hold stays in
+    /// place and no longer counts.
+    pub fn hold_abandoned(&mut self) {
+        self.dead_holds += 1;
+    }
+
+    /// A popped hold belonged to a session that had stopped.
+    pub fn abandoned_hold_popped(&mut self) {
+        self.dead_holds = self.dead_holds.saturating_sub(1);
+    }
+
+    /// The key of the first post or hold, and which it is.
+    #[inline]
+    fn first_post(&self) -> Option<(Key, Due)> {
+        let p = self.posts.front().map(|(k, _)| (*k, Due::Post));
+        match self.holds.front() {
+            Some((h, _)) if p.map_or(true, |(k, _)| *h < k) => Some((*h, Due::Hold)),
+            _ => p,
+        }
     }
 
     /// The key of the head item.
     pub fn head(&mut self) -> Option<Key> {
         self.settle();
-        let p = self.posts.front().map(|(k, _)| *k);
+        let p = self.first_post().map(|(k, _)| k);
         let t = self.order.peek().map(Entry::key);
         match (p, t) {
             (Some(p), Some(t)) => Some(p.min(t)),
@@ -423,11 +468,12 @@ impl Queue {
     }
 
     /// Whether the head sorts before `limit`, and which kind it is (so
-    /// that the loop can pop it with [`pop_post`](Self::pop_post) or
-    /// [`pop_timer`](Self::pop_timer), without wrapping it again).
+    /// that the loop can pop it with [`pop_post`](Self::pop_post),
+    /// [`pop_timer`](Self::pop_timer) or [`pop_hold`](Self::pop_hold),
+    /// without wrapping it again).
     #[inline]
     pub fn due_before(&mut self, limit: Key) -> Option<Due> {
-        if self.slots.is_empty() {
+        if self.slots.is_empty() && self.holds.is_empty() {
             // The common case: posts only, already in order.
             return match self.posts.front() {
                 Some((k, _)) if *k < limit => Some(Due::Post),
@@ -435,12 +481,12 @@ impl Queue {
             };
         }
         self.settle();
-        let p = self.posts.front().map(|(k, _)| *k);
+        let p = self.first_post();
         let t = self.order.peek().map(Entry::key);
         match (p, t) {
-            (Some(p), Some(t)) if p < t => (p < limit).then_some(Due::Post),
+            (Some((p, due)), Some(t)) if p < t => (p < limit).then_some(due),
             (_, Some(t)) => (t < limit).then_some(Due::Timer),
-            (Some(p), None) => (p < limit).then_some(Due::Post),
+            (Some((p, due)), None) => (p < limit).then_some(due),
             (None, None) => None,
         }
     }
@@ -465,6 +511,10 @@ impl Queue {
         match self.due_before(limit)? {
             Due::Post => self.pop_post().map(|(_, ev)| ev),
             Due::Timer => self.pop_timer(),
+            Due::Hold => {
+                self.pop_hold();
+                self.pop_before(limit)
+            }
         }
     }
 
