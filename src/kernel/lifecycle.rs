@@ -196,7 +196,8 @@ fn free(core: &mut Core, sid: SessionId) {
         // Its hold stays queued, counted as gone, and is passed over.
         core.queue.hold_abandoned();
     }
-    if entry.events_to > 0 || entry.events_from > 0 {
+    // Its hold is not among the queued events to look for.
+    if entry.events_to > u32::from(entry.held) || entry.events_from > 0 {
         // Events to it and from it are dropped, even those `_stop` posted.
         for ev in core
             .queue
