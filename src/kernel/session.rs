@@ -278,20 +278,19 @@ pub(crate) trait AnySession {
 impl<H: 'static> AnySession for Body<H> {
     fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: Args) -> Result<Value, Error> {
         let Body { heap, states, last } = self;
-        if let Some(key) = frame.state.static_key() {
-            let hit = matches!(last, Some((k, _)) if *k == key);
-            if !hit {
-                if let Some(h) = states.get(&frame.state) {
-                    *last = Some((key, h.clone()));
-                }
-            }
-            if let Some((k, handler)) = last {
-                if *k == key {
-                    return invoke(heap, states, core, frame, args, handler, Guard::Catch);
-                }
-            }
-        }
-        dispatch_with(heap, states, core, frame, args, Guard::Catch)
+        let Some(key) = frame.state.static_key() else {
+            return dispatch_with(heap, states, core, frame, args, Guard::Catch);
+        };
+        // The remembered handler, or the table's, remembered now; a name
+        // with no handler is looked up once, on its way to `_default`.
+        let handler = match last {
+            Some((k, h)) if *k == key => h,
+            _ => match states.get(&frame.state) {
+                Some(h) => &last.insert((key, h.clone())).1,
+                None => return dispatch_unhandled(heap, states, core, frame, args, Guard::Catch),
+            },
+        };
+        invoke(heap, states, core, frame, args, handler, Guard::Catch)
     }
     fn dispatch_direct(
         &mut self,
@@ -353,45 +352,54 @@ pub(crate) fn dispatch_with<H: 'static>(
     args: Args,
     guard: Guard,
 ) -> Result<Value, Error> {
-    let handler = match states.get(&frame.state) {
-        Some(h) => h,
-        None => match states.get("_default") {
-            Some(h) => {
-                let redirected = Frame {
-                    state: EventName::from_static("_default"),
-                    ..frame.clone()
-                };
-                let args = Args::from(vec![
-                    Value::Str(frame.state.as_str().to_owned()),
-                    Value::List(args.into_vec()),
-                ]);
-                return invoke(heap, states, core, &redirected, args, h, guard);
-            }
-            None => {
-                if core.option_is_set(frame.session, "default") {
-                    log::warn!(
-                        "a '{}' event was sent from session {} to session {} but session {} has \
-                         neither a handler for it nor one for _default",
-                        frame.state,
-                        frame.sender,
-                        frame.session,
-                        frame.session
-                    );
-                } else {
-                    log::debug!(
-                        "session {} has neither a handler for '{}' nor one for _default",
-                        frame.session,
-                        frame.state
-                    );
-                }
-                return Err(Error::NoHandler {
-                    session: frame.session,
-                    event: frame.state.clone(),
-                });
-            }
-        },
+    match states.get(&frame.state) {
+        Some(handler) => invoke(heap, states, core, frame, args, handler, guard),
+        None => dispatch_unhandled(heap, states, core, frame, args, guard),
+    }
+}
+
+/// An event this session has no handler for: to `_default`, or dropped
+/// with [`Error::NoHandler`] (see [`dispatch_with`]).
+#[inline(never)]
+fn dispatch_unhandled<H: 'static>(
+    heap: &mut H,
+    states: &States<H>,
+    core: &mut Core,
+    frame: &Frame,
+    args: Args,
+    guard: Guard,
+) -> Result<Value, Error> {
+    let Some(h) = states.get("_default") else {
+        if core.option_is_set(frame.session, "default") {
+            log::warn!(
+                "a '{}' event was sent from session {} to session {} but session {} has \
+                 neither a handler for it nor one for _default",
+                frame.state,
+                frame.sender,
+                frame.session,
+                frame.session
+            );
+        } else {
+            log::debug!(
+                "session {} has neither a handler for '{}' nor one for _default",
+                frame.session,
+                frame.state
+            );
+        }
+        return Err(Error::NoHandler {
+            session: frame.session,
+            event: frame.state.clone(),
+        });
     };
-    invoke(heap, states, core, frame, args, handler, guard)
+    let redirected = Frame {
+        state: EventName::from_static("_default"),
+        ..frame.clone()
+    };
+    let args = Args::from(vec![
+        Value::Str(frame.state.as_str().to_owned()),
+        Value::List(args.into_vec()),
+    ]);
+    invoke(heap, states, core, &redirected, args, h, guard)
 }
 
 /// Runs one handler with a fresh `Ctx`. Under [`Guard::Catch`] a panic
