@@ -135,6 +135,48 @@ fn callback_server_quit() {
     assert_eq!(kernel.session_count(), 0);
 }
 
+/// POE's `tcp_server_got_input`: `return if $heap->{shutdown}`. Lines that
+/// arrive in the same read as the one that set `HEAP{shutdown}` never reach
+/// ClientInput; the connection still ends at the next flush.
+#[test]
+fn input_after_shutdown_is_ignored() {
+    let mut kernel = Kernel::new().unwrap();
+    let log: Log = Rc::default();
+    let (l1, l2) = (log.clone(), log.clone());
+    let listener = ServerTcp::new()
+        .address("127.0.0.1")
+        .alias("ignoring")
+        .client_filter(Line::builder().literal("\n").build().unwrap())
+        .client_input(move |ctx, args| {
+            let line = args.value(ARG0).unwrap().as_utf8().unwrap().to_owned();
+            note(&l1, format!("ClientInput {line}"));
+            ctx.heap.client.put(format!("echo: {line}"));
+            if line == "quit" {
+                ctx.heap.shutdown = true;
+            }
+        })
+        .client_disconnected(move |ctx, _| {
+            note(&l2, "ClientDisconnected");
+            let _ = ctx.post("ignoring", "shutdown", args![]);
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let port = port_of::<()>(&mut kernel, listener);
+    let client = thread::spawn(move || {
+        let mut s = connect(port);
+        s.write_all(b"one\nquit\nafter\nmore\n").unwrap();
+        let mut all = String::new();
+        s.read_to_string(&mut all).unwrap();
+        all
+    });
+    kernel.run().unwrap();
+    assert_eq!(client.join().unwrap(), "echo: one\necho: quit\n");
+    assert_eq!(
+        *log.borrow(),
+        ["ClientInput one", "ClientInput quit", "ClientDisconnected"]
+    );
+}
+
 /// The comp_tcp acceptor server: the Acceptor gets SocketFactory's
 /// arguments in the listener session and runs the connection itself.
 #[test]

@@ -42,7 +42,7 @@ pub use self::event_name::EventName;
 pub use self::postback::{Callback, Postback};
 pub use self::queue::AlarmId;
 pub use self::select::{HandleId, Registration};
-pub use self::session::{Session, SessionHost, SharedStates, StateTable};
+pub use self::session::{Session, SessionHost, SharedStates, StateHandler, StateTable};
 pub use self::session_id::SessionId;
 pub use self::stream::{ByteStream, SharedStream};
 pub use self::target::Target;

@@ -14,7 +14,15 @@ use super::lifecycle;
 use super::{Args, Error, EventName, HandlerError, HandlerReturn, SessionId, Value};
 
 /// A state handler: POE's `sub { my ($kernel, $heap, ...) = @_[...]; ... }`.
-pub(crate) type Handler<H> = Rc<dyn Fn(&mut Ctx<'_, H>, Args) -> Result<Value, HandlerError>>;
+pub(crate) type Handler<H> = StateHandler<H>;
+
+/// A handler already made into the form a session's state table keeps:
+/// a shared closure returning the handler's outcome. Built once, it can be
+/// registered in many tables ([`StateTable::handler_state`]) and is called
+/// directly, with no wrapper of its own (what a component does with a
+/// program's callback that is itself a state, as Server::TCP's
+/// `ClientInput`).
+pub type StateHandler<H> = Rc<dyn Fn(&mut Ctx<'_, H>, Args) -> Result<Value, HandlerError>>;
 
 /// A session's handlers by event name.
 pub(crate) type States<H> = HashMap<EventName, Handler<H>, FxBuild>;
@@ -241,6 +249,14 @@ impl<H: 'static> StateTable<H> {
             name.into(),
             Rc::new(move |ctx, args| handler(ctx, args).into_return()),
         );
+        self
+    }
+
+    /// Adds a handler that is already a [`StateHandler`], as it is: a
+    /// call to the state calls `handler` itself. A later handler for the
+    /// same name replaces an earlier one.
+    pub fn handler_state(mut self, name: impl Into<EventName>, handler: StateHandler<H>) -> Self {
+        self.states.insert(name.into(), handler);
         self
     }
 

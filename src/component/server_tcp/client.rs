@@ -226,17 +226,13 @@ pub(crate) fn states<L: 'static, C: 'static>(
     let mut s = StateTable::new();
     let c = cfg.clone();
     s = s.inline_state("_start", move |ctx, args| start(ctx, &c, args));
-    let c = cfg.clone();
-    // ClientInput's outcome is the state's own (in POE the callback is
-    // the state): a failure is logged by the kernel, as any handler's,
-    // and the result is not converted twice on the way, once per line.
-    s = s.inline_state(
-        "tcp_server_got_input",
-        move |ctx: &mut Ctx<'_, ClientHeap<C>>, args| match &c.client_input {
-            Some(input) if !ctx.heap.shutdown => input(ctx, args),
-            _ => Ok(Value::Undef),
-        },
-    );
+    // ClientInput is the state (as in POE, where the callback is the
+    // state): its outcome is the state's, a failure is logged by the
+    // kernel as any handler's, and nothing wraps it (see `client_input`).
+    s = match &cfg.client_input {
+        Some(input) => s.handler_state("tcp_server_got_input", input.clone()),
+        None => s.inline_state("tcp_server_got_input", |_, _| ()),
+    };
     let c = cfg.clone();
     s = s.inline_state("tcp_server_got_error", move |ctx, args| {
         got_error(ctx, &c, args)

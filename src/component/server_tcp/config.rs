@@ -43,6 +43,7 @@ pub(crate) struct Config<L, C> {
     pub listener_options: Vec<(String, Value)>,
     pub client_heap: Rc<dyn Fn() -> C>,
     pub client_args: Args,
+    /// The input state: ClientInput behind POE's shutdown check.
     pub client_input: Option<Cb<ClientHeap<C>>>,
     pub client_connected: Option<Cb<ClientHeap<C>>>,
     pub client_disconnected: Option<Cb<ClientHeap<C>>>,
@@ -298,7 +299,16 @@ impl<L: 'static, C: 'static> ServerTcp<L, C> {
         F: Fn(&mut Ctx<'_, ClientHeap<C>>, Args) -> R + 'static,
         R: HandlerReturn,
     {
-        self.cfg.client_input = Some(cb(f));
+        // The state `tcp_server_got_input` itself (POE's: return if
+        // `$heap->{shutdown}`, else the callback), made here, where the
+        // program's closure has its own type: a line costs one handler
+        // call, not a state calling the callback through a second one.
+        self.cfg.client_input = Some(Rc::new(move |ctx: &mut Ctx<'_, ClientHeap<C>>, args| {
+            if ctx.heap.shutdown {
+                return Ok(Value::Undef);
+            }
+            f(ctx, args).into_return()
+        }));
         self
     }
 
