@@ -458,3 +458,94 @@ fn shared_state_tables() {
     kernel.run().unwrap();
     assert_eq!(*log.borrow(), ["table hello 1", "own hello 2"]);
 }
+
+/// POE's parent/child bookkeeping as `get_children` shows it, in creation
+/// order: a session's children, and the kernel's (the top-level sessions,
+/// which rpoe finds by a scan rather than an index): a child that detaches
+/// becomes top-level, sorted among the others by id, and a child that
+/// stops leaves its parent's list.
+#[test]
+fn children_in_creation_order_detached_and_gone() {
+    type Seen = Rc<RefCell<Vec<(&'static str, Vec<u64>)>>>;
+    fn ids(v: Vec<SessionId>) -> Vec<u64> {
+        v.into_iter().map(|s| s.id()).collect()
+    }
+    let mut kernel = Kernel::new().unwrap();
+    let seen: Seen = Rc::default();
+    let leaf = || {
+        Session::new(())
+            .inline_state("_start", |ctx, _| {
+                let name = format!("s{}", ctx.session().id());
+                ctx.alias_set(&name).unwrap()
+            })
+            .inline_state("detach", |ctx, _| ctx.detach_myself().unwrap())
+            .inline_state("go", |ctx, _| {
+                let me = ctx.session();
+                ctx.alias_remove(&format!("s{}", me.id())).unwrap();
+            })
+    };
+    // 1: top-level, parent of 2 (parent of 3 and 4) and 5.
+    let s = seen.clone();
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            ctx.alias_set("s1").unwrap();
+            Session::new(())
+                .inline_state("_start", move |ctx, _| {
+                    ctx.alias_set("s2").unwrap();
+                    leaf().create(ctx).unwrap();
+                    leaf().create(ctx).unwrap();
+                })
+                .inline_state("go", |ctx, _| ctx.alias_remove("s2").unwrap())
+                .create(ctx)
+                .unwrap();
+            leaf().create(ctx).unwrap();
+        })
+        .inline_state("look", move |ctx, args| {
+            let when: &str = args.get(ARG0).unwrap();
+            let when: &'static str = if when == "before" { "before" } else { "after" };
+            let mut s = s.borrow_mut();
+            s.push((when, ids(ctx.get_children(SessionId::KERNEL))));
+            s.push((when, ids(ctx.get_children(ctx.session()))));
+            let two = ctx.kernel.alias_resolve("s2");
+            s.push((
+                when,
+                two.map(|t| ids(ctx.get_children(t))).unwrap_or_default(),
+            ));
+        })
+        .inline_state("go", |ctx, _| ctx.alias_remove("s1").unwrap())
+        .create(&mut kernel)
+        .unwrap();
+    // 6: another top-level session, created after them.
+    Session::new(())
+        .inline_state("_start", |ctx, _| ctx.alias_set("s6").unwrap())
+        .inline_state("steps", |ctx, _| {
+            ctx.post("s1", "look", args!["before"]).unwrap();
+            ctx.post("s4", "detach", args![]).unwrap();
+            ctx.post("s5", "go", args![]).unwrap();
+            ctx.yield_("later", args![]);
+        })
+        .inline_state("later", |ctx, _| {
+            // 4 is top-level now, and 5 was collected after its batch.
+            ctx.post("s1", "look", args!["after"]).unwrap();
+            for s in ["s1", "s2", "s3", "s4"] {
+                ctx.post(s, "go", args![]).unwrap();
+            }
+            ctx.alias_remove("s6").unwrap();
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.post("s6", "steps", args![]).unwrap();
+    kernel.run().unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        [
+            ("before", vec![1, 6]),
+            ("before", vec![2, 5]),
+            ("before", vec![3, 4]),
+            ("after", vec![1, 4, 6]),
+            ("after", vec![2]),
+            ("after", vec![3]),
+        ]
+    );
+    assert_eq!(kernel.session_count(), 0);
+}

@@ -70,8 +70,6 @@ impl Entry {
 pub struct Core {
     pub(crate) sessions: Slab<Entry>,
     pub(crate) next_id: u64,
-    /// Top-level sessions (children of the kernel).
-    pub(crate) kernel_children: BTreeSet<SessionId>,
     pub(crate) aliases: HashMap<String, SessionId, FxBuild>,
     pub(crate) queue: Queue,
     /// Sessions whose refcount reached zero, in marking order.
@@ -117,7 +115,6 @@ impl Core {
         Core {
             sessions: Slab::new(),
             next_id: 0,
-            kernel_children: BTreeSet::new(),
             aliases: HashMap::default(),
             queue: Queue::default(),
             marks: Vec::new(),
@@ -186,20 +183,35 @@ impl Core {
         }
     }
 
-    pub(crate) fn children_of(&self, sid: SessionId) -> Option<&BTreeSet<SessionId>> {
+    /// The children of a session, or of the kernel, in creation order
+    /// (none for a session that does not exist).
+    ///
+    /// The kernel's children (the top-level sessions) are not indexed:
+    /// they are found by a scan of the sessions, which only `stop()`,
+    /// signals to the kernel and `get_children(kernel)` need. A set of them
+    /// cost a B-tree insert and remove for every top-level session created
+    /// and stopped (14% of create+stop's instructions at 100,000 sessions).
+    pub(crate) fn children_of(&self, sid: SessionId) -> Vec<SessionId> {
         if sid.is_kernel() {
-            Some(&self.kernel_children)
+            let mut top: Vec<SessionId> = self
+                .sessions
+                .iter()
+                .filter(|(_, e)| e.parent.is_kernel())
+                .map(|(_, e)| e.id)
+                .collect();
+            top.sort_unstable();
+            top
         } else {
-            self.entry(sid).map(|e| &e.children)
+            self.entry(sid)
+                .map(|e| e.children.iter().copied().collect())
+                .unwrap_or_default()
         }
     }
 
+    /// A session's set of children, to change; `None` for the kernel,
+    /// whose children are not indexed (see [`children_of`](Self::children_of)).
     pub(crate) fn children_mut(&mut self, sid: SessionId) -> Option<&mut BTreeSet<SessionId>> {
-        if sid.is_kernel() {
-            Some(&mut self.kernel_children)
-        } else {
-            self.entry_mut(sid).map(|e| &mut e.children)
-        }
+        self.entry_mut(sid).map(|e| &mut e.children)
     }
 
     /// Marks `sid` for the next GC sweep if nothing holds it any more.

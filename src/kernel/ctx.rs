@@ -384,10 +384,7 @@ impl KernelHandle<'_> {
 
     /// The children of a session (or of the kernel), in creation order.
     pub fn get_children(&self, session: SessionId) -> Vec<SessionId> {
-        self.core
-            .children_of(session)
-            .map(|c| c.iter().copied().collect())
-            .unwrap_or_default()
+        self.core.children_of(session)
     }
 
     /// How many sessions are alive (the kernel not counted).

@@ -237,13 +237,11 @@ pub(crate) fn gc_sweep(core: &mut Core) {
 /// POE's `stop()`: every session, in reverse breadth-first order from the
 /// kernel (deepest and newest first), through the normal stop path.
 pub(crate) fn stop_all(core: &mut Core, sender: SessionId) {
-    let mut order: Vec<SessionId> = core.kernel_children.iter().copied().collect();
+    let mut order = core.children_of(SessionId::KERNEL);
     let mut i = 0;
     while i < order.len() {
-        if let Some(children) = core.children_of(order[i]) {
-            let children: Vec<SessionId> = children.iter().copied().collect();
-            order.extend(children);
-        }
+        let children = core.children_of(order[i]);
+        order.extend(children);
         i += 1;
     }
     for sid in order.into_iter().rev() {

@@ -94,9 +94,8 @@ pub(crate) fn dispatch(core: &mut Core, ev: Event) {
     let mut touched = vec![target];
     let mut i = 0;
     while i < touched.len() {
-        if let Some(children) = core.children_of(touched[i]) {
-            touched.extend(children.iter().copied());
-        }
+        let children = core.children_of(touched[i]);
+        touched.extend(children);
         i += 1;
     }
     // ...and for DIE its ancestors too (visited after it, nearest first).
