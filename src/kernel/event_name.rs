@@ -4,6 +4,7 @@ use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
 /// The name of an event (POE's `$_[STATE]`), cheap to clone: a static
@@ -13,10 +14,30 @@ use std::rc::Rc;
 #[derive(Clone)]
 pub struct EventName(Repr);
 
+/// The shared form is dropped by `EventName`'s own `Drop`, so that
+/// dropping a static name (nearly every name) is one inline test, not a
+/// call: a frame holds three names and is dropped on every dispatch.
 #[derive(Clone)]
 enum Repr {
     Static(&'static str),
-    Shared(Rc<str>),
+    Shared(ManuallyDrop<Rc<str>>),
+}
+
+impl Drop for EventName {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if matches!(self.0, Repr::Shared(_)) {
+            drop_shared(&mut self.0);
+        }
+    }
+}
+
+/// Lets go of a shared name, out of line.
+#[inline(never)]
+fn drop_shared(repr: &mut Repr) {
+    if let Repr::Shared(rc) = std::mem::replace(repr, Repr::Static("")) {
+        drop(ManuallyDrop::into_inner(rc));
+    }
 }
 
 impl EventName {
@@ -59,13 +80,13 @@ impl From<&'static str> for EventName {
 
 impl From<String> for EventName {
     fn from(s: String) -> Self {
-        EventName(Repr::Shared(Rc::from(s)))
+        EventName(Repr::Shared(ManuallyDrop::new(Rc::from(s))))
     }
 }
 
 impl From<&String> for EventName {
     fn from(s: &String) -> Self {
-        EventName(Repr::Shared(Rc::from(s.as_str())))
+        EventName(Repr::Shared(ManuallyDrop::new(Rc::from(s.as_str()))))
     }
 }
 
