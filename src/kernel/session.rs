@@ -160,12 +160,12 @@ impl<H: 'static> Session<H> {
     pub fn create<K: SessionHost + ?Sized>(self, host: &mut K) -> Result<SessionId, Error> {
         let own = self.own.states;
         let states = match self.shared {
-            None => Rc::new(own),
-            Some(shared) if own.is_empty() => shared.0,
+            None => Tables::Own(own),
+            Some(shared) if own.is_empty() => Tables::Shared(shared.0),
             Some(shared) => {
                 let mut merged = (*shared.0).clone();
                 merged.extend(own);
-                Rc::new(merged)
+                Tables::Own(merged)
             }
         };
         let body = Box::new(Body {
@@ -188,10 +188,29 @@ impl<H> fmt::Debug for Session<H> {
     }
 }
 
+/// A session's handler table: its own (kept in the body itself, no
+/// allocation of its own besides the table's), or one shared with other
+/// sessions of its kind.
+enum Tables<H> {
+    Own(States<H>),
+    Shared(Rc<States<H>>),
+}
+
+impl<H> std::ops::Deref for Tables<H> {
+    type Target = States<H>;
+    #[inline]
+    fn deref(&self) -> &States<H> {
+        match self {
+            Tables::Own(t) => t,
+            Tables::Shared(t) => t,
+        }
+    }
+}
+
 /// A created session's heap and handlers, stored type-erased in the slab.
 pub(crate) struct Body<H> {
     heap: H,
-    states: Rc<States<H>>,
+    states: Tables<H>,
     /// The handler of the last static event name dispatched here, by the
     /// name's address: a session handling the same event again (a yield
     /// loop, a ping-pong, a timer) skips hashing the name. Handlers never
