@@ -616,7 +616,9 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
     // (looked up again if a handler renames the event meanwhile).
     let mut prepared: Option<SelfCall<H>> = None;
     loop {
-        let next = {
+        // The record goes straight into the event's arguments: each move
+        // of a record through a temporary was a copy of it on the way.
+        let failed = {
             let mut i = rc.borrow_mut();
             if i.input_paused || i.input_done {
                 return false;
@@ -632,27 +634,25 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
                             prepared = Some(ctx.prepare_call(event.clone()));
                         }
                     }
-                    Ok((record, i.id))
+                    let args = args![record, i.id as i64];
+                    drop(i);
+                    if let Some(call) = &prepared {
+                        crate::kernel::discard(ctx.call_prepared(call, args));
+                    }
+                    None
                 }
                 Ok(None) => return true,
-                Err(e) => Err(e),
+                Err(e) => Some(e),
             }
         };
-        match next {
-            Ok((record, id)) => {
-                if let Some(call) = &prepared {
-                    crate::kernel::discard(ctx.call_prepared(call, args![record, id as i64]));
-                }
-                if Rc::strong_count(rc) == 1 {
-                    return false; // the session dropped the wheel
-                }
-            }
-            Err(e) => {
-                log::warn!("ReadWrite({}): input rejected: {e}", rc.borrow().id);
-                end_input(ctx, rc);
-                send_error(ctx, rc, "filter", filter_errno(&e), e.to_string());
-                return false;
-            }
+        if let Some(e) = failed {
+            log::warn!("ReadWrite({}): input rejected: {e}", rc.borrow().id);
+            end_input(ctx, rc);
+            send_error(ctx, rc, "filter", filter_errno(&e), e.to_string());
+            return false;
+        }
+        if Rc::strong_count(rc) == 1 {
+            return false; // the session dropped the wheel
         }
     }
 }
