@@ -563,3 +563,112 @@ fn new_sessions_are_held_until_their_turn() {
     kernel.run().unwrap();
     assert_eq!(kernel.session_count(), 0);
 }
+
+/// `run` goes from one batch of posts straight to the next when nothing is
+/// watched; that must dispatch exactly what stepping with
+/// `run_one_timeslice` does: the same events in the same order, batches
+/// kept (a post made during a batch waits for the next one), IDLE when the
+/// queue empties while an alias holds a session, timers among posts and
+/// a timer alone in the queue (on virtual time, which only a timeslice's
+/// wait moves on: a batch loop that ran on would spin), GC between
+/// batches, `stop()` from a handler.
+#[test]
+fn run_dispatches_as_timeslice_stepping_does() {
+    fn program(kernel: &mut Kernel) -> Rc<RefCell<Vec<String>>> {
+        let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+        let s = seen.clone();
+        kernel.set_dispatch_hook(move |d| {
+            s.borrow_mut()
+                .push(format!("{}:{}<-{}", d.session, d.event, d.sender))
+        });
+        Session::new(())
+            .inline_state("_start", |ctx, _| ctx.alias_set("b").unwrap())
+            .inline_state("ping", |ctx, args| {
+                let n: i64 = args.get(ARG0)?;
+                if n == 3 {
+                    Session::new(())
+                        .inline_state("_start", |ctx, _| ctx.yield_("child", args![]))
+                        .inline_state("child", |_, _| ())
+                        .create(ctx)
+                        .unwrap();
+                }
+                ctx.post("a", "pong", args![n])?;
+                if n == 4 {
+                    ctx.alias_remove("b").unwrap();
+                }
+                Ok::<_, Error>(())
+            })
+            .create(kernel)
+            .unwrap();
+        Session::new(0i64)
+            .inline_state("_start", |ctx, _| {
+                ctx.alias_set("a").unwrap();
+                ctx.sig("IDLE", "idle");
+                ctx.yield_("tick", args![]);
+                ctx.post("b", "ping", args![0]).unwrap();
+                ctx.delay("timer", 0.0, args![]);
+                // Due when nothing else is queued: a timeslice sleeps (here,
+                // jumps virtual time) until then; a batch must not spin.
+                ctx.delay("timer", 5.0, args![]);
+            })
+            .inline_state("tick", |ctx, _| {
+                *ctx.heap += 1;
+                if *ctx.heap < 5 {
+                    ctx.yield_("tick", args![]);
+                    let n = *ctx.heap;
+                    ctx.post("b", "ping", args![n]).unwrap();
+                }
+            })
+            .inline_state("pong", |_, _| ())
+            .inline_state("timer", |_, _| ())
+            .inline_state("idle", |ctx, _| {
+                ctx.sig_handled();
+                ctx.alias_remove("a").unwrap();
+                ctx.sig("IDLE", "");
+            })
+            .inline_state("_stop", |_, _| ())
+            .create(kernel)
+            .unwrap();
+        seen
+    }
+    let mut stepped = Kernel::new_virtual(0.0).unwrap();
+    let stepped_log = program(&mut stepped);
+    while stepped.run_one_timeslice().unwrap() {}
+    let mut ran = Kernel::new_virtual(0.0).unwrap();
+    let ran_log = program(&mut ran);
+    ran.run().unwrap();
+    assert!(stepped_log.borrow().len() > 20);
+    assert!(stepped_log
+        .borrow()
+        .iter()
+        .any(|e| e.ends_with(":idle<-KERNEL")));
+    assert_eq!(*ran_log.borrow(), *stepped_log.borrow());
+
+    // stop() from a handler, in the middle of a run of batches.
+    let (mut stepped, mut ran) = (
+        Kernel::new_virtual(0.0).unwrap(),
+        Kernel::new_virtual(0.0).unwrap(),
+    );
+    let logs: Vec<_> = [&mut stepped, &mut ran]
+        .into_iter()
+        .map(|kernel| {
+            let log = program(kernel);
+            Session::new(0)
+                .inline_state("_start", |ctx, _| ctx.yield_("count", args![]))
+                .inline_state("count", |ctx, _| {
+                    *ctx.heap += 1;
+                    if *ctx.heap == 3 {
+                        ctx.stop();
+                    }
+                    ctx.yield_("count", args![]);
+                })
+                .create(kernel)
+                .unwrap();
+            log
+        })
+        .collect();
+    while stepped.run_one_timeslice().unwrap() {}
+    ran.run().unwrap();
+    assert!(logs[0].borrow().iter().any(|e| e.ends_with(":_stop<-3")));
+    assert_eq!(*logs[1].borrow(), *logs[0].borrow());
+}

@@ -318,8 +318,33 @@ impl Kernel {
     /// [`catch_panics(false)`](Self::catch_panics) the panic itself
     /// propagates instead, after the sessions are stopped.
     pub fn run(&mut self) -> Result<(), Error> {
-        while self.run_one_timeslice()? {}
+        while self.run_one_timeslice()? {
+            // Batches of posts alone, back to back: with no I/O or OS
+            // signal to look at, no stop requested and sessions left, the
+            // next timeslice would go straight to its batch (its other
+            // steps are the ones tested here), so it goes there now.
+            while self.next_batch_is_posts_only() {
+                self.core.drain_released();
+                self.dispatch_batch();
+                self.check_fatal()?;
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the next timeslice would only dispatch a batch: posts are
+    /// queued (so it is not idle), nothing is watched (so it would not
+    /// poll), and there is no stop to handle.
+    #[inline]
+    fn next_batch_is_posts_only(&self) -> bool {
+        let core = &self.core;
+        core.queue.has_posts()
+            && !core.is_idle()
+            && core.stop_requested.is_none()
+            && core.handle_total == 0
+            && !core.os.active()
+            && !core.handles.has_woken()
+            && core.session_count() > 0
     }
 
     /// Whether panics in handlers are caught and turned into DIE signals
