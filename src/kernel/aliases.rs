@@ -17,7 +17,7 @@ impl Core {
                 let entry = self
                     .entry_mut(sid)
                     .ok_or_else(|| Error::NoSuchSession(sid.to_string()))?;
-                entry.aliases.push(alias.to_owned());
+                entry.extras_mut().aliases.push(alias.to_owned());
                 self.aliases.insert(alias.to_owned(), sid);
                 Ok(())
             }
@@ -33,7 +33,7 @@ impl Core {
             Some(_) => {
                 self.aliases.remove(alias);
                 if let Some(entry) = self.entry_mut(sid) {
-                    entry.aliases.retain(|a| a != alias);
+                    entry.extras_mut().aliases.retain(|a| a != alias);
                 }
                 self.maybe_mark(sid);
                 Ok(())
@@ -44,7 +44,7 @@ impl Core {
     pub(crate) fn alias_list(&self, sid: SessionId) -> Vec<String> {
         let mut list = self
             .entry(sid)
-            .map(|e| e.aliases.clone())
+            .map(|e| e.aliases().to_vec())
             .unwrap_or_default();
         list.sort();
         list

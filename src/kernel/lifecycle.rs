@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::core::{Core, Entry};
+use super::core::{Core, Entry, Extras};
 use super::ctx::{Ctx, Frame};
 use super::dispatch::deliver;
 use super::options::{normalise, truthy};
@@ -52,15 +52,18 @@ pub(crate) fn create(
         body: None,
         events_to: 0,
         events_from: 0,
-        aliases: Vec::new(),
-        extrefs: Vec::new(),
+        extras: (!options.is_empty()).then(|| {
+            Box::new(Extras {
+                options: options
+                    .into_iter()
+                    .map(|(k, v)| (k, normalise(v)))
+                    .collect(),
+                ..Extras::default()
+            })
+        }),
         handles: 0,
         child_pids: 0,
         alarms: SessionAlarms::default(),
-        options: options
-            .into_iter()
-            .map(|(k, v)| (k, normalise(v)))
-            .collect(),
         marked: false,
         stopping: false,
         starting: true,
@@ -182,11 +185,11 @@ fn free(core: &mut Core, sid: SessionId) {
         siblings.extend(entry.children.iter().copied());
     }
     core.maybe_mark(parent);
-    for alias in &entry.aliases {
+    for alias in entry.aliases() {
         core.aliases.remove(alias);
     }
-    core.extref_total -= entry.extrefs.len();
-    if entry.options.get("trace").is_some_and(truthy) {
+    core.extref_total -= entry.extrefs().len();
+    if entry.option("trace").is_some_and(truthy) {
         core.traced_sessions -= 1;
     }
     core.signals.remove_session(sid);

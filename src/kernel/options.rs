@@ -33,13 +33,14 @@ pub(crate) fn truthy(v: &Value) -> bool {
 impl Core {
     pub(crate) fn set_option(&mut self, sid: SessionId, name: &str, value: Value) -> Option<Value> {
         let entry = self.entry_mut(sid)?;
-        let was_traced = entry.options.get("trace").is_some_and(truthy);
+        let was_traced = entry.option("trace").is_some_and(truthy);
+        let options = &mut entry.extras_mut().options;
         let old = if value.is_undef() {
-            entry.options.remove(name)
+            options.remove(name)
         } else {
-            entry.options.insert(name.to_owned(), normalise(value))
+            options.insert(name.to_owned(), normalise(value))
         };
-        let traced = entry.options.get("trace").is_some_and(truthy);
+        let traced = entry.option("trace").is_some_and(truthy);
         match (was_traced, traced) {
             (false, true) => self.traced_sessions += 1,
             (true, false) => self.traced_sessions -= 1,
@@ -50,7 +51,7 @@ impl Core {
 
     pub(crate) fn option_is_set(&self, sid: SessionId, name: &str) -> bool {
         self.entry(sid)
-            .and_then(|e| e.options.get(name))
+            .and_then(|e| e.option(name))
             .is_some_and(truthy)
     }
 }
@@ -65,18 +66,14 @@ impl KernelHandle<'_> {
 
     /// Reads one of this session's options (POE's `->option('name')`).
     pub fn option_get(&self, name: &str) -> Option<Value> {
-        self.core
-            .entry(self.frame.session)?
-            .options
-            .get(name)
-            .cloned()
+        self.core.entry(self.frame.session)?.option(name).cloned()
     }
 
     /// All of this session's options.
     pub fn options(&self) -> BTreeMap<String, Value> {
         self.core
             .entry(self.frame.session)
-            .map(|e| e.options.clone())
+            .and_then(|e| e.extras.as_ref().map(|x| x.options.clone()))
             .unwrap_or_default()
     }
 }

@@ -10,11 +10,12 @@ impl Core {
         let entry = self
             .entry_mut(sid)
             .ok_or_else(|| Error::NoSuchSession(sid.to_string()))?;
-        if let Some((_, n)) = entry.extrefs.iter_mut().find(|(t, _)| t == tag) {
+        let extrefs = &mut entry.extras_mut().extrefs;
+        if let Some((_, n)) = extrefs.iter_mut().find(|(t, _)| t == tag) {
             *n += 1;
             return Ok(*n);
         }
-        entry.extrefs.push((tag.to_owned(), 1));
+        extrefs.push((tag.to_owned(), 1));
         self.extref_total += 1;
         Ok(1)
     }
@@ -24,14 +25,15 @@ impl Core {
             .entry_mut(sid)
             .ok_or_else(|| Error::NoSuchSession(sid.to_string()))?;
         let i = entry
-            .extrefs
+            .extrefs()
             .iter()
             .position(|(t, _)| t == tag)
             .ok_or_else(|| Error::NoSuchTag(tag.to_owned()))?;
-        entry.extrefs[i].1 -= 1;
-        let n = entry.extrefs[i].1;
+        let extrefs = &mut entry.extras_mut().extrefs;
+        extrefs[i].1 -= 1;
+        let n = extrefs[i].1;
         if n == 0 {
-            entry.extrefs.swap_remove(i);
+            extrefs.swap_remove(i);
             self.extref_total -= 1;
             self.maybe_mark(sid);
         }
