@@ -64,7 +64,15 @@ pub struct Line {
     buf: Buffer,
     /// Where the terminator search resumes, from the start of the data.
     scan: usize,
+    /// A small record buffer given back by the wheel (see
+    /// [`Filter::recycle`]), for the next line: an echoed line's buffer
+    /// goes round without the per-thread pool's lookups.
+    spare: Option<Vec<u8>>,
 }
+
+/// The biggest buffer a Line filter keeps for itself; bigger ones go to
+/// the per-thread pool, so an idle connection holds at most this much.
+const SPARE_MAX: usize = 1024;
 
 impl Default for Line {
     fn default() -> Self {
@@ -179,6 +187,7 @@ impl LineBuilder {
             max_buffer: self.max_buffer,
             buf: Buffer::default(),
             scan: 0,
+            spare: None,
         })
     }
 }
@@ -302,7 +311,16 @@ impl Filter for Line {
         };
         let data = self.buf.data();
         // Room for a terminator, so an echoed line is framed in place.
-        let mut line = super::pool::take(at + self.output.len());
+        let want = at + self.output.len();
+        let mut line = match self.spare.take() {
+            Some(spare) if spare.capacity() >= want => spare,
+            other => {
+                if let Some(small) = other {
+                    super::pool::give(small);
+                }
+                super::pool::take(want)
+            }
+        };
         line.extend_from_slice(&data[..at]);
         let term =
             matches!(self.input, Input::Autodetect(None)).then(|| data[at..at + len].to_vec());
@@ -361,7 +379,75 @@ impl Filter for Line {
     fn fresh(&self) -> Box<dyn Filter> {
         let mut f = self.clone();
         f.input = self.configured.clone();
+        f.spare = None;
         f.clear();
         Box::new(f)
+    }
+
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.is_none() && buf.capacity() <= SPARE_MAX {
+            buf.clear();
+            self.spare = Some(buf);
+        } else {
+            super::pool::give(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of(v: Value) -> Vec<u8> {
+        match v {
+            Value::Bytes(b) => b,
+            other => panic!("a line is bytes, got {other:?}"),
+        }
+    }
+
+    /// A small buffer given back is the next line's (no pool lookup), only
+    /// one is kept, big ones are not kept, and the line's content never
+    /// depends on what the buffer held before.
+    #[test]
+    fn recycled_buffers_serve_the_next_line() {
+        let mut line = Line::new();
+        line.get_one_start_bytes(b"first\nsecond\nthird\n").unwrap();
+        let first = bytes_of(line.get_one().unwrap().unwrap());
+        assert_eq!(first, b"first");
+        let (at, cap) = (first.as_ptr(), first.capacity());
+        line.recycle(first);
+        let second = bytes_of(line.get_one().unwrap().unwrap());
+        assert_eq!(second, b"second");
+        assert_eq!(
+            (second.as_ptr(), second.capacity()),
+            (at, cap),
+            "the same buffer"
+        );
+        line.recycle(second);
+        line.recycle(Vec::with_capacity(64));
+        assert!(
+            line.spare.as_ref().is_some_and(|s| s.as_ptr() == at),
+            "one kept"
+        );
+        let mut big = line.clone();
+        big.spare = None;
+        big.recycle(Vec::with_capacity(SPARE_MAX * 2));
+        assert!(big.spare.is_none(), "big buffers go to the pool");
+        assert_eq!(bytes_of(line.get_one().unwrap().unwrap()), b"third");
+        assert!(line.fresh().get_one().unwrap().is_none());
+    }
+
+    /// A kept buffer too small for the next line is not grown in place:
+    /// the line gets a buffer that fits.
+    #[test]
+    fn a_small_spare_does_not_hold_a_long_line() {
+        let mut line = Line::new();
+        line.recycle(Vec::with_capacity(8));
+        let long = vec![b'x'; 500];
+        line.get_one_start_bytes(&long).unwrap();
+        line.get_one_start_bytes(b"\n").unwrap();
+        let got = bytes_of(line.get_one().unwrap().unwrap());
+        assert_eq!(got, long);
+        assert!(got.capacity() >= 502, "room for the terminator too");
     }
 }

@@ -149,6 +149,14 @@ pub trait Filter {
         self.put_one_bytes(record, &mut out)?;
         Ok(out)
     }
+
+    /// Takes back a record's buffer that its wheel is done with (a line it
+    /// copied into its output, say), for the next record this filter makes.
+    /// The default, and a filter's choice for buffers it does not keep,
+    /// hands it to a per-thread pool that every filter draws from.
+    fn recycle(&mut self, buf: Vec<u8>) {
+        pool::give(buf);
+    }
 }
 
 /// `get_one_start` for the byte filters: each chunk's bytes through their

@@ -21,7 +21,7 @@ use std::net::Shutdown;
 use std::rc::Rc;
 
 use super::{allocate_wheel_id, errno_of, errstr_of, WheelError};
-use crate::filter::{pool, Filter, FilterError, Line};
+use crate::filter::{Filter, FilterError, Line};
 use crate::{
     args, ByteStream, Ctx, EventName, HandleId, Registration, SelfCall, SharedStream, Value,
 };
@@ -419,7 +419,7 @@ impl Inner {
             if last.copied && last.bytes.len() + bytes.len() <= CHUNK_MAX {
                 last.bytes.extend_from_slice(&bytes);
                 last.puts += 1;
-                pool::give(bytes);
+                self.input_filter.recycle(bytes);
                 return;
             }
         }
@@ -429,7 +429,7 @@ impl Inner {
             buf.reserve_exact(bytes.len().max(4096).next_power_of_two());
         }
         buf.extend_from_slice(&bytes);
-        pool::give(bytes);
+        self.input_filter.recycle(bytes);
         self.out.push_back(Chunk {
             bytes: buf,
             puts: 1,
@@ -485,7 +485,7 @@ impl Inner {
                 if !done.copied {
                     // A big record written as it was: its buffer can
                     // take the next one.
-                    pool::give(done.bytes);
+                    self.input_filter.recycle(done.bytes);
                 } else if cap <= SPARE_MAX && cap > self.spare.capacity() {
                     let mut bytes = done.bytes;
                     bytes.clear();
