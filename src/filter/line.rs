@@ -362,7 +362,12 @@ impl Filter for Line {
 
     fn put_one_owned(&mut self, record: Value) -> Result<Vec<u8>, FilterError> {
         let mut bytes = super::into_record_bytes(record)?;
-        bytes.extend_from_slice(&self.output);
+        // The usual terminators (CRLF, LF) without a call to memcpy.
+        match *self.output {
+            [a, b] => bytes.extend_from_slice(&[a, b]),
+            [a] => bytes.push(a),
+            ref other => bytes.extend_from_slice(other),
+        }
         Ok(bytes)
     }
 
@@ -449,5 +454,19 @@ mod tests {
         let got = bytes_of(line.get_one().unwrap().unwrap());
         assert_eq!(got, long);
         assert!(got.capacity() >= 502, "room for the terminator too");
+    }
+
+    /// The wheel's put path frames with the output literal, whatever its
+    /// length (one and two bytes are written without a copy call).
+    #[test]
+    fn put_one_owned_appends_the_output_literal() {
+        for out in ["\n", "\r\n", "<EOL>"] {
+            let mut line = Line::builder().output_literal(out).build().unwrap();
+            let framed = line.put_one_owned(Value::from("abc")).unwrap();
+            assert_eq!(framed, format!("abc{out}").into_bytes());
+            let mut v = Vec::new();
+            line.put_one_bytes(Value::from("abc"), &mut v).unwrap();
+            assert_eq!(v, framed);
+        }
     }
 }
