@@ -43,6 +43,26 @@ impl Frame {
         }
     }
 
+    /// Drops the frame name by name: each name's drop is an inline test
+    /// (see `EventName`), where the frame's drop glue as a whole was left
+    /// out of line on the path of every queued event.
+    #[inline(always)]
+    pub(crate) fn drop_names(self) {
+        let Frame {
+            state,
+            caller_state,
+            active_event,
+            ..
+        } = self;
+        drop(state);
+        if let Some(name) = caller_state {
+            drop(name);
+        }
+        if let Some(name) = active_event {
+            drop(name);
+        }
+    }
+
     /// A kernel-generated event (`_start`, `_stop`, `_child`, `_parent`,
     /// signal watchers): no CALLER_STATE unless given.
     pub(crate) fn internal(session: SessionId, sender: SessionId, state: EventName) -> Self {

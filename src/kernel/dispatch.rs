@@ -159,6 +159,7 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
             let frame = queued_frame(dest, source, name, caller_state);
             // NoHandler is logged where it happens; handler errors too.
             discard(deliver(core, dest, &frame, args));
+            frame.drop_names();
         }
     }
 }
