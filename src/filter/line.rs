@@ -64,6 +64,9 @@ pub struct Line {
     buf: Buffer,
     /// Where the terminator search resumes, from the start of the data.
     scan: usize,
+    /// The default mode (CR, LF, CRLF, LFCR), which a filter keeps for
+    /// life: `get_one` takes its short path.
+    any: bool,
     /// A small record buffer given back by the wheel (see
     /// [`Filter::recycle`]), for the next line: an echoed line's buffer
     /// goes round without the per-thread pool's lookups.
@@ -180,6 +183,7 @@ impl LineBuilder {
             return Err(FilterError::Config("the literal terminator is empty"));
         }
         Ok(Line {
+            any: matches!(self.input, Input::Any),
             configured: self.input.clone(),
             input: self.input,
             output: self.output,
@@ -219,6 +223,73 @@ impl Line {
     fn clear(&mut self) {
         self.buf.clear();
         self.scan = 0;
+    }
+
+    /// `get_one` in the default mode (CR, LF, CRLF or LFCR), which never
+    /// changes: the same steps without matching the mode on every line.
+    #[inline]
+    fn get_one_any(&mut self) -> Result<Option<Value>, FilterError> {
+        let data = self.buf.data();
+        let from = self.scan.min(data.len());
+        let Some(p) = memchr::memchr2(b'\r', b'\n', &data[from..]) else {
+            return self.no_terminator(true);
+        };
+        let at = from + p;
+        let pair = if data[at] == b'\r' { b'\n' } else { b'\r' };
+        let len = if data.get(at + 1) == Some(&pair) {
+            2
+        } else {
+            1
+        };
+        let line = self.cut_line(at, len);
+        self.checked(line)
+    }
+
+    /// No terminator in the data: an error if the partial line is already
+    /// too long; else, with `resume`, the next search starts past it.
+    fn no_terminator(&mut self, resume: bool) -> Result<Option<Value>, FilterError> {
+        if self.buf.len() > self.max_length {
+            self.clear();
+            return Err(FilterError::LineTooLong {
+                max: self.max_length,
+            });
+        }
+        if resume {
+            self.scan = self.buf.len();
+        }
+        Ok(None)
+    }
+
+    /// Takes the line ending at `at` (its terminator `len` bytes long) out
+    /// of the buffer, into a buffer with room for the output terminator, so
+    /// an echoed line is framed in place.
+    #[inline]
+    fn cut_line(&mut self, at: usize, len: usize) -> Vec<u8> {
+        let want = at + self.output.len();
+        let mut line = match self.spare.take() {
+            Some(spare) if spare.capacity() >= want => spare,
+            other => {
+                if let Some(small) = other {
+                    super::pool::give(small);
+                }
+                super::pool::take(want)
+            }
+        };
+        line.extend_from_slice(&self.buf.data()[..at]);
+        self.buf.consume(at + len);
+        self.scan = 0;
+        line
+    }
+
+    /// The line as a record, or an error if it is longer than allowed.
+    #[inline]
+    fn checked(&self, line: Vec<u8>) -> Result<Option<Value>, FilterError> {
+        if line.len() > self.max_length {
+            return Err(FilterError::LineTooLong {
+                max: self.max_length,
+            });
+        }
+        Ok(Some(Value::Bytes(line)))
     }
 
     /// The next terminator at or after `self.scan`: (offset, length) in the
@@ -283,6 +354,9 @@ impl Filter for Line {
     }
 
     fn get_one(&mut self) -> Result<Option<Value>, FilterError> {
+        if self.any {
+            return self.get_one_any();
+        }
         // A lone CR or LF ended the data while detecting: complete it now.
         if let Input::Autodetect(Some(first)) = self.input {
             let Some(&next) = self.buf.data().first() else {
@@ -298,34 +372,12 @@ impl Filter for Line {
             self.input = Input::Literal(literal);
         }
         let Some((at, len)) = self.find() else {
-            if self.buf.len() > self.max_length {
-                self.clear();
-                return Err(FilterError::LineTooLong {
-                    max: self.max_length,
-                });
-            }
-            if !matches!(self.input, Input::Literal(_)) {
-                self.scan = self.buf.len();
-            }
-            return Ok(None);
+            let resume = !matches!(self.input, Input::Literal(_));
+            return self.no_terminator(resume);
         };
-        let data = self.buf.data();
-        // Room for a terminator, so an echoed line is framed in place.
-        let want = at + self.output.len();
-        let mut line = match self.spare.take() {
-            Some(spare) if spare.capacity() >= want => spare,
-            other => {
-                if let Some(small) = other {
-                    super::pool::give(small);
-                }
-                super::pool::take(want)
-            }
-        };
-        line.extend_from_slice(&data[..at]);
-        let term =
-            matches!(self.input, Input::Autodetect(None)).then(|| data[at..at + len].to_vec());
-        self.buf.consume(at + len);
-        self.scan = 0;
+        let term = matches!(self.input, Input::Autodetect(None))
+            .then(|| self.buf.data()[at..at + len].to_vec());
+        let line = self.cut_line(at, len);
         if let Some(term) = term {
             self.input = if len == 2 || !self.buf.is_empty() {
                 Input::Literal(term)
@@ -333,12 +385,7 @@ impl Filter for Line {
                 Input::Autodetect(Some(term[0]))
             };
         }
-        if line.len() > self.max_length {
-            return Err(FilterError::LineTooLong {
-                max: self.max_length,
-            });
-        }
-        Ok(Some(Value::Bytes(line)))
+        self.checked(line)
     }
 
     fn put(&mut self, records: Vec<Value>) -> Result<Vec<Value>, FilterError> {
