@@ -280,16 +280,16 @@ impl Core {
 
     /// Queues a post or signal event, taking POE's "events to" /
     /// "events from" counts.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn enqueue(&mut self, ev: Event) {
-        self.take_counts(&ev);
+        self.take_counts(ev.dest, ev.source);
         self.queue.push_post(self.now, ev);
     }
 
     /// Queues a timer due at kernel time `due`.
     #[inline]
     pub(crate) fn enqueue_timer(&mut self, due: i64, wall: f64, ev: Event) -> AlarmId {
-        self.take_counts(&ev);
+        self.take_counts(ev.dest, ev.source);
         let dest = ev.dest;
         let id = self.queue.push_timer(due, wall, ev);
         // The entry by field, so that the queue stays readable.
@@ -301,12 +301,12 @@ impl Core {
     }
 
     #[inline]
-    fn take_counts(&mut self, ev: &Event) {
-        if let Some(e) = self.entry_mut(ev.dest) {
+    fn take_counts(&mut self, dest: SessionId, source: SessionId) {
+        if let Some(e) = self.entry_mut(dest) {
             e.events_to += 1;
         }
-        if ev.source != ev.dest {
-            if let Some(e) = self.entry_mut(ev.source) {
+        if source != dest {
+            if let Some(e) = self.entry_mut(source) {
                 e.events_from += 1;
             }
         }

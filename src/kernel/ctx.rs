@@ -318,7 +318,7 @@ impl KernelHandle<'_> {
     /// # Errors
     /// [`Error::NoSuchSession`] if `target` resolves to no session (POE:
     /// `undef` with `$!` = ESRCH); nothing is queued.
-    #[inline]
+    #[inline(always)]
     pub fn post<'t>(
         &mut self,
         target: impl Into<Target<'t>>,
@@ -332,13 +332,13 @@ impl KernelHandle<'_> {
 
     /// Queues `event` for this session itself (POE's `$kernel->yield`;
     /// `yield` is a Rust keyword, hence the underscore).
-    #[inline]
+    #[inline(always)]
     pub fn yield_(&mut self, event: impl Into<EventName>, args: Args) {
         let me = self.frame.session;
         self.queue_event(me, event.into(), args, Kind::Post);
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn queue_event(&mut self, dest: SessionId, name: EventName, args: Args, kind: Kind) {
         self.core.enqueue(Event {
             dest,

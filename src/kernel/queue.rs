@@ -259,10 +259,22 @@ impl Queue {
         self.next_seq + 1
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn push_post(&mut self, due: i64, ev: Event) {
         let seq = self.next_seq();
-        self.posts.push_back(((due, seq), ev));
+        if self.posts.len() < self.posts.capacity() {
+            // No growth on this path, so nothing stands between building
+            // the event and writing it into its place.
+            self.posts.push_back(((due, seq), ev));
+        } else {
+            self.push_post_growing(((due, seq), ev));
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_post_growing(&mut self, item: (Key, Event)) {
+        self.posts.push_back(item);
     }
 
     #[inline]
