@@ -136,6 +136,7 @@ impl<H: 'static> Ctx<'_, H> {
     /// [`Error::NoSuchSession`], [`Error::NoHandler`], [`Error::Handler`],
     /// and [`Error::Reentrant`] for a call into a session whose handler is
     /// already running further up the stack (A calls B calls A).
+    #[inline(always)]
     pub fn call<'t>(
         &mut self,
         target: impl Into<Target<'t>>,
