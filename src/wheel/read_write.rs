@@ -793,6 +793,7 @@ impl ReadWrite {
 
     /// Queues one record for writing (POE's `put`); returns whether the
     /// buffered output has reached HighMark.
+    #[inline(always)]
     pub fn put(&self, record: impl Into<Value>) -> bool {
         self.put_with(|filter| filter.put_one_owned(record.into()))
     }
@@ -811,6 +812,7 @@ impl ReadWrite {
         })
     }
 
+    #[inline(always)]
     fn put_with(
         &self,
         frame: impl FnOnce(&mut dyn Filter) -> Result<Vec<u8>, FilterError>,
