@@ -318,8 +318,11 @@ fn fmt(x: f64) -> String {
         format!("{x:.0}")
     } else if x >= 10.0 {
         format!("{x:.1}")
-    } else {
+    } else if x >= 1.0 {
         format!("{x:.2}")
+    } else {
+        // Three significant digits: CPU per message is around 0.5 us.
+        format!("{x:.3}")
     }
 }
 
