@@ -1,6 +1,8 @@
 //! The floor: a hand-written single-threaded mio line echo server, the
 //! least work an event loop can do for this protocol (read, find the lines,
-//! write them back, keep what could not be written).
+//! write them back, keep what could not be written). Like tokio and rpoe,
+//! it stops reading at a short read, which proves the socket drained
+//! (epoll(7)), instead of reading once more for `WouldBlock`.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -87,6 +89,12 @@ pub fn serve(port: u16) {
                                     c.partial.extend_from_slice(&data[last + 1..]);
                                 }
                                 None => c.partial.extend_from_slice(data),
+                            }
+                            // A short read drains a stream socket (epoll(7)):
+                            // no last read for `WouldBlock`, unless the peer's
+                            // end of output came with the event (read it now).
+                            if n < buf.len() && !ev.is_read_closed() && !ev.is_error() {
+                                break;
                             }
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,

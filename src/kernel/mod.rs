@@ -58,6 +58,7 @@ use self::lifecycle::{gc_sweep, stop_all};
 use self::os_signals::{OsSignals, SIGNAL_TOKEN};
 use self::queue::Due;
 use self::select::Handles;
+use self::select::Readiness;
 use self::session::sealed::{Active, Sealed};
 
 /// POE's kernel: the event loop that owns every session.
@@ -518,14 +519,15 @@ impl Kernel {
             }
         }
         self.core.os_deliver();
-        let ready: Vec<(mio::Token, bool, bool)> = self
+        let ready: Vec<Readiness> = self
             .events
             .iter()
             .filter(|e| e.token() != SIGNAL_TOKEN)
-            .map(|e| {
-                let read = e.is_readable() || e.is_read_closed() || e.is_error();
-                let write = e.is_writable() || e.is_write_closed() || e.is_error();
-                (e.token(), read, write)
+            .map(|e| Readiness {
+                token: e.token(),
+                read: e.is_readable() || e.is_read_closed() || e.is_error(),
+                write: e.is_writable() || e.is_write_closed() || e.is_error(),
+                input_closed: e.is_read_closed() || e.is_error(),
             })
             .collect();
         if !ready.is_empty() || self.core.handles.has_woken() {

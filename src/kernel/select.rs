@@ -123,6 +123,10 @@ struct Watched {
     write_armed: bool,
     /// What the poller watches now (`None`: not registered).
     registered: Option<Interest>,
+    /// The poller has reported the end of the peer's output or an error
+    /// (mio's `is_read_closed` / `is_error`): final once seen. Until then a
+    /// short read proves an edge source drained ([`KernelHandle::input_closed`]).
+    input_closed: bool,
 }
 
 impl Watched {
@@ -148,6 +152,18 @@ impl Watched {
             Dir::Write => &mut self.write,
         }
     }
+}
+
+/// What the poller reported for one source (or a wake asked for).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Readiness {
+    pub token: Token,
+    /// Readable, read-closed or in error: the read watcher is called.
+    pub read: bool,
+    /// Writable, write-closed or in error: the write watcher is called.
+    pub write: bool,
+    /// The end of the peer's output or an error was reported.
+    pub input_closed: bool,
 }
 
 /// A new watcher: its event name, arguments and (for `select_*_state`) handler.
@@ -375,24 +391,40 @@ impl Core {
 
     /// Calls the watchers of the sources the poll reported ready, and of
     /// those woken by their registrations.
-    pub(crate) fn io_dispatch(&mut self, mut ready: Vec<(Token, bool, bool)>) {
+    pub(crate) fn io_dispatch(&mut self, mut ready: Vec<Readiness>) {
         for (h, dir) in std::mem::take(&mut self.handles.woken) {
             let t = h.token();
-            let pos = ready.iter().position(|r| r.0 == t);
+            let pos = ready.iter().position(|r| r.token == t);
             let slot = match pos {
                 Some(i) => &mut ready[i],
                 None => {
-                    ready.push((t, false, false));
+                    ready.push(Readiness {
+                        token: t,
+                        read: false,
+                        write: false,
+                        input_closed: false,
+                    });
                     ready.last_mut().expect("just pushed")
                 }
             };
             match dir {
-                Dir::Read => slot.1 = true,
-                Dir::Write => slot.2 = true,
+                Dir::Read => slot.read = true,
+                Dir::Write => slot.write = true,
             }
         }
-        for (token, readable, writable) in ready {
+        for Readiness {
+            token,
+            read: readable,
+            write: writable,
+            input_closed,
+        } in ready
+        {
             let h = HandleId(token.0 as u64);
+            if input_closed {
+                if let Some(w) = self.handles.get_mut(h) {
+                    w.input_closed = true;
+                }
+            }
             let mut dispatched = false;
             for (dir, is_ready) in [(Dir::Read, readable), (Dir::Write, writable)] {
                 if !is_ready {
@@ -445,8 +477,10 @@ impl Core {
 ///
 /// Unlike [`KernelHandle::watch`] sources, a registered source is not
 /// re-armed after each dispatch: its handlers must drain it (read until
-/// `WouldBlock`), or call [`wake_read`](Self::wake_read) to be visited at
-/// the next poll when they stop early (a read budget).
+/// `WouldBlock`, or until a short read on a stream socket whose end of
+/// input the poller has not reported: see [`KernelHandle::input_closed`]),
+/// or call [`wake_read`](Self::wake_read) to be visited at the next poll
+/// when they stop early (a read budget).
 pub struct Registration {
     h: HandleId,
     owner: SessionId,
@@ -613,6 +647,7 @@ impl KernelHandle<'_> {
             edge,
             write_armed: true,
             registered: None,
+            input_closed: false,
         });
         h
     }
@@ -638,6 +673,32 @@ impl KernelHandle<'_> {
             owner: self.frame.session,
             requests: self.core.handles.requests.clone(),
         }
+    }
+
+    /// Whether the poller has reported the end of the peer's output, or an
+    /// error, for source `h` (mio's `is_read_closed` or `is_error`), at any
+    /// poll so far; `true` for an unknown handle (the answer that keeps a
+    /// reader reading). Rust-only (POE reads
+    /// once per level-triggered select event and needs no such thing).
+    ///
+    /// What it is for: a [registered](Self::register) (edge-triggered)
+    /// stream source must be read until `WouldBlock`, unless a read fills
+    /// less than the buffer it was given *and* this is `false`: then the
+    /// socket's receive buffer is proven empty (epoll(7): "if read(2)
+    /// returns a lower number of bytes, you can be sure of having exhausted
+    /// the read I/O space"), and any data or end of file that arrives later
+    /// is reported by the next poll. That saves the `read` that would only
+    /// return `WouldBlock`, as tokio and libuv do. An end of file that had
+    /// already arrived when the poller last looked is reported with the
+    /// readiness, which is what this flag remembers: with it set, read on
+    /// until `read` returns 0 or `WouldBlock`.
+    pub fn input_closed(&self, h: HandleId) -> bool {
+        self.core
+            .handles
+            .slab
+            .get(h.key())
+            .filter(|w| w.generation == h.generation())
+            .map_or(true, |w| w.input_closed)
     }
 
     /// Borrows a watched source as its own type.

@@ -23,6 +23,16 @@ pub trait ByteStream: Read + Write + Source + 'static {
     fn peer_name(&self) -> Option<String> {
         None
     }
+
+    /// Whether a read that fills less than its buffer proves the stream's
+    /// receive buffer empty, so that a reader may stop without one more
+    /// read that only returns `WouldBlock` (see
+    /// [`KernelHandle::input_closed`](crate::KernelHandle::input_closed)).
+    /// True of stream sockets (epoll(7)); the default, `false`, reads until
+    /// `WouldBlock`, right for any stream.
+    fn short_read_drains(&self) -> bool {
+        false
+    }
 }
 
 impl ByteStream for mio::net::TcpStream {
@@ -32,11 +42,17 @@ impl ByteStream for mio::net::TcpStream {
     fn peer_name(&self) -> Option<String> {
         self.peer_addr().ok().map(|a| a.to_string())
     }
+    fn short_read_drains(&self) -> bool {
+        true
+    }
 }
 
 impl ByteStream for mio::net::UnixStream {
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         mio::net::UnixStream::shutdown(self, how)
+    }
+    fn short_read_drains(&self) -> bool {
+        true
     }
 }
 

@@ -113,6 +113,8 @@ struct Inner {
     early_puts: usize,
     block_size: usize,
     read_budget: usize,
+    /// The stream's [`ByteStream::short_read_drains`].
+    short_read_drains: bool,
     input_paused: bool,
     /// End of file, an error, a filter error or `shutdown_input`.
     input_done: bool,
@@ -127,7 +129,10 @@ struct Inner {
 }
 
 enum ReadOutcome {
-    Data,
+    /// Bytes were read; `short`: fewer than the buffer had room for.
+    Data {
+        short: bool,
+    },
     WouldBlock,
     Eof,
     Failed(io::Error),
@@ -289,9 +294,11 @@ impl ReadWriteBuilder {
             .unwrap_or_else(|| Box::new(Line::new()) as Box<dyn Filter>);
         let output_filter = self.output_filter.unwrap_or_else(|| input_filter.fresh());
         let reads = self.events.input.is_some();
+        let short_read_drains = self.stream.get().short_read_drains();
         let inner = Rc::new(RefCell::new(Inner {
             id,
             session: ctx.session(),
+            short_read_drains,
             stream: self.stream,
             reg,
             input_filter,
@@ -536,8 +543,8 @@ impl Inner {
             Some(room) => {
                 let n = room.len().min(want);
                 match self.stream.get().read(&mut room[..n]) {
-                    Ok(n) if n > 0 => (Ok(n), self.input_filter.commit_input(n)),
-                    other => (other, Ok(())),
+                    Ok(k) if k > 0 => (Ok((k, k < n)), self.input_filter.commit_input(k)),
+                    other => (other.map(|k| (k, true)), Ok(())),
                 }
             }
             None => SCRATCH.with(|scratch| {
@@ -546,23 +553,26 @@ impl Inner {
                     scratch.resize(want, 0);
                 }
                 match self.stream.get().read(&mut scratch[..want]) {
-                    Ok(n) if n > 0 => (Ok(n), self.input_filter.get_one_start_bytes(&scratch[..n])),
-                    other => (other, Ok(())),
+                    Ok(k) if k > 0 => (
+                        Ok((k, k < want)),
+                        self.input_filter.get_one_start_bytes(&scratch[..k]),
+                    ),
+                    other => (other.map(|k| (k, true)), Ok(())),
                 }
             }),
         };
         match read {
-            Ok(0) => ReadOutcome::Eof,
-            Ok(n) => {
+            Ok((0, _)) => ReadOutcome::Eof,
+            Ok((n, short)) => {
                 *budget = budget.saturating_sub(n);
                 self.octets_read += n as u64;
                 match fed {
-                    Ok(()) => ReadOutcome::Data,
+                    Ok(()) => ReadOutcome::Data { short },
                     Err(e) => ReadOutcome::Filter(e),
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
-            Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Data,
+            Err(e) if e.kind() == ErrorKind::Interrupted => ReadOutcome::Data { short: false },
             Err(e) => ReadOutcome::Failed(e),
         }
     }
@@ -669,10 +679,22 @@ fn on_read<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) {
 }
 
 /// Reads until `WouldBlock` (or the budget runs out), delivering records.
+/// A stream socket whose read fills less than its buffer is drained, unless
+/// the poller has seen its peer's end of output (which the next read
+/// returns): then reading stops there, without one more `read` that would
+/// only return `WouldBlock` (tokio and libuv do the same; epoll(7)).
 fn read_input<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) {
-    let mut budget = rc.borrow().read_budget;
+    let (mut budget, may_stop_short) = {
+        let i = rc.borrow();
+        let h = i.reg.id();
+        (
+            i.read_budget,
+            i.short_read_drains && !ctx.kernel.input_closed(h),
+        )
+    };
+    let mut drained = false;
     loop {
-        if !deliver_records(ctx, rc) {
+        if !deliver_records(ctx, rc) || drained {
             return;
         }
         if budget == 0 {
@@ -681,7 +703,7 @@ fn read_input<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) {
         }
         let outcome = rc.borrow_mut().read_chunk(&mut budget);
         match outcome {
-            ReadOutcome::Data => {}
+            ReadOutcome::Data { short } => drained = short && may_stop_short,
             ReadOutcome::WouldBlock => return,
             ReadOutcome::Eof => {
                 end_input(ctx, rc);
