@@ -455,13 +455,18 @@ pub(crate) fn invoke<H: 'static>(
         states,
         kernel: KernelHandle { core, frame },
     };
-    let run = |ctx: &mut Ctx<'_, H>| {
+    // The closures borrow the arguments where the caller put them, and the
+    // handler's call takes them from there: moved into a closure, they
+    // were copied twice, in pieces that did not match (a store-forwarding
+    // stall on each copy).
+    let mut args = args;
+    let run = |ctx: &mut Ctx<'_, H>, args: &mut Args| {
         ctx.kernel.core.note_dispatch(ctx.kernel.frame);
-        handler(ctx, args)
+        handler(ctx, std::mem::take(args))
     };
     let result = match guard {
-        Guard::Inside => run(&mut ctx),
-        Guard::Catch => match catch_unwind(AssertUnwindSafe(|| run(&mut ctx))) {
+        Guard::Inside => run(&mut ctx, &mut args),
+        Guard::Catch => match catch_unwind(AssertUnwindSafe(|| run(&mut ctx, &mut args))) {
             Ok(result) => result,
             Err(payload) => {
                 return panicked(ctx.kernel.core, Who::from(frame), payload);
