@@ -41,6 +41,41 @@ fn ids_count_up_and_stale_ids_never_reach_new_sessions() {
     kernel.stop();
 }
 
+/// `call` from a handler to a session id that is gone, or to the kernel,
+/// fails as POE's does (ESRCH, ENOSYS) and reaches nothing: ids are not
+/// looked up before delivery, which finds (or fails to find) the session
+/// itself, so this pins the errors that lookup used to give.
+#[test]
+fn handler_call_to_a_gone_session_or_the_kernel_fails() {
+    let mut kernel = Kernel::new().unwrap();
+    let gone = idle_session().create(&mut kernel).unwrap();
+    kernel.run().unwrap(); // collected
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let seen2 = seen.clone();
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            let r = ctx.call(gone, "ping", args![]);
+            seen2.borrow_mut().push(match r {
+                Err(Error::NoSuchSession(s)) => {
+                    format!("esrch {s} {}", Error::NoSuchSession(String::new()).errno())
+                }
+                other => format!("{other:?}"),
+            });
+            let r = ctx.call(SessionId::KERNEL, "ping", args![]);
+            seen2.borrow_mut().push(match r {
+                Err(e @ Error::NoHandler { .. }) => format!("enosys {}", e.errno()),
+                other => format!("{other:?}"),
+            });
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        [format!("esrch {gone} 3"), "enosys 38".to_owned()]
+    );
+}
+
 /// A call cycle (A calls B calls A) is refused with Error::Reentrant, not a
 /// panic; A's handler goes on and sees the error.
 #[test]

@@ -144,8 +144,9 @@ impl<H: 'static> Ctx<'_, H> {
         args: Args,
     ) -> Result<Value, Error> {
         let sid = match target.into() {
-            // The running session exists: no lookup (a wheel's events).
-            Target::Id(sid) if sid == self.kernel.frame.session => sid,
+            // An id needs no lookup here: delivery finds the session (or
+            // fails with the same NoSuchSession a lookup would give).
+            Target::Id(sid) => sid,
             target => self.kernel.core.resolve(target)?,
         };
         let event = event.into();
