@@ -88,6 +88,9 @@ struct Inner {
     input_filter: Box<dyn Filter>,
     output_filter: Box<dyn Filter>,
     events: Events,
+    /// Counts InputEvent renames, so that the read loop notices one
+    /// without comparing names per record.
+    input_renames: u32,
     high_mark: Option<usize>,
     low_mark: Option<usize>,
     high_state: bool,
@@ -304,6 +307,7 @@ impl ReadWriteBuilder {
             input_filter,
             output_filter,
             events: self.events,
+            input_renames: 0,
             high_mark: self.high_mark,
             low_mark: self.low_mark,
             high_state: false,
@@ -624,7 +628,7 @@ fn end_input<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) {
 fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) -> bool {
     // The InputEvent handler, looked up once per read, not per record
     // (looked up again if a handler renames the event meanwhile).
-    let mut prepared: Option<SelfCall<H>> = None;
+    let mut prepared: Option<(u32, SelfCall<H>)> = None;
     loop {
         // The record goes straight into the event's arguments: each move
         // of a record through a temporary was a copy of it on the way.
@@ -639,14 +643,19 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
             match i.input_filter.get_one() {
                 Ok(Some(record)) => {
                     i.records_read += 1;
-                    if let Some(event) = &i.events.input {
-                        if !prepared.as_ref().is_some_and(|p| p.event() == event) {
-                            prepared = Some(ctx.prepare_call(event.clone()));
-                        }
+                    if !prepared
+                        .as_ref()
+                        .is_some_and(|(renames, _)| *renames == i.input_renames)
+                    {
+                        prepared = i
+                            .events
+                            .input
+                            .clone()
+                            .map(|event| (i.input_renames, ctx.prepare_call(event)));
                     }
                     let args = args![record, i.id as i64];
                     drop(i);
-                    if let Some(call) = &prepared {
+                    if let Some((_, call)) = &prepared {
                         crate::kernel::discard(ctx.call_prepared(call, args));
                     }
                     None
@@ -1010,6 +1019,9 @@ impl ReadWrite {
         let name = name.map(|n| EventName::from(n.to_owned()));
         let (has_high, has_low) = (i.high_mark.is_some(), i.low_mark.is_some());
         let created_reading = i.events.input.is_some();
+        if which == "InputEvent" {
+            i.input_renames = i.input_renames.wrapping_add(1);
+        }
         let slot = match which {
             "InputEvent" if created_reading && name.is_some() => &mut i.events.input,
             "InputEvent" if name.is_none() => {
