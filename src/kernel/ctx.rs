@@ -12,7 +12,9 @@ use super::core::Core;
 use super::dispatch::deliver;
 use super::queue::{Event, Kind};
 use super::session::sealed::{Active, Sealed};
-use super::session::{dispatch_with, invoke, Guard, Handler, SessionHost, States};
+use super::session::{
+    dispatch_with, invoke, invoke_for_effect, Guard, Handler, SessionHost, States,
+};
 use super::{Args, Error, EventName, SessionId, Target, Value};
 
 /// Who is running and why: the fields of POE's `@_` besides the heap.
@@ -241,6 +243,29 @@ impl<H: 'static> Ctx<'_, H> {
                 Guard::Inside,
             ),
             None => self.dispatch_self(&call.frame, args),
+        }
+    }
+}
+
+impl<H: 'static> Ctx<'_, H> {
+    /// [`call_prepared`](Self::call_prepared) for a caller that ignores the
+    /// handler's value (a wheel's InputEvent, as POE's ReadWrite ignores
+    /// it): failures are logged, nothing is returned, and the value is
+    /// dropped where the handler left it.
+    #[inline]
+    pub(crate) fn call_prepared_for_effect(&mut self, call: &SelfCall<H>, args: Args) {
+        match &call.handler {
+            Some(handler) if call.frame.session == self.kernel.frame.session => {
+                invoke_for_effect(
+                    self.heap,
+                    self.states,
+                    self.kernel.core,
+                    &call.frame,
+                    args,
+                    handler,
+                );
+            }
+            _ => crate::kernel::discard(self.call_prepared(call, args)),
         }
     }
 }

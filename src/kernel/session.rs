@@ -484,6 +484,39 @@ pub(crate) fn invoke<H: 'static>(
     })
 }
 
+/// [`invoke`] inside the running session (no `catch_unwind`: a self-call)
+/// for a caller that has no use for the handler's value: the outcome is
+/// looked at and dropped where the handler wrote it, never moved. A failure
+/// is logged as [`invoke`] logs it. (Moving the value out, into `invoke`'s
+/// result, read back at once in 16-byte pieces what the handler had just
+/// written in 8-byte ones: a store-forwarding stall per record in a wheel's
+/// read loop.)
+#[inline(always)]
+pub(crate) fn invoke_for_effect<H: 'static>(
+    heap: &mut H,
+    states: &States<H>,
+    core: &mut Core,
+    frame: &Frame,
+    args: Args,
+    handler: &Handler<H>,
+) {
+    let mut ctx = Ctx {
+        heap,
+        states,
+        kernel: KernelHandle { core, frame },
+    };
+    ctx.kernel.core.note_dispatch(ctx.kernel.frame);
+    let outcome = handler(&mut ctx, args);
+    match &outcome {
+        Ok(value) if !value.owns_memory() => std::mem::forget(outcome),
+        Ok(_) => drop(outcome),
+        Err(source) => {
+            let (session, state) = (frame.session, &frame.state);
+            log::error!("handler for '{state}' in session {session} failed: {source}");
+        }
+    }
+}
+
 /// Where sessions can be created from: the [`Kernel`](crate::Kernel) (the
 /// new session is top-level) or a handler's [`Ctx`] (it becomes a child of
 /// the handler's session). Sealed: implemented by this crate only.

@@ -656,7 +656,7 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
                     let args = args![record, i.id as i64];
                     drop(i);
                     if let Some((_, call)) = &prepared {
-                        crate::kernel::discard(ctx.call_prepared(call, args));
+                        ctx.call_prepared_for_effect(call, args);
                     }
                     None
                 }
