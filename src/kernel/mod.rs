@@ -57,8 +57,7 @@ use self::dispatch::dispatch_queued;
 use self::lifecycle::{gc_sweep, stop_all};
 use self::os_signals::{OsSignals, SIGNAL_TOKEN};
 use self::queue::Due;
-use self::select::Handles;
-use self::select::Readiness;
+use self::select::{Handles, Readiness};
 use self::session::sealed::{Active, Sealed};
 
 /// POE's kernel: the event loop that owns every session.

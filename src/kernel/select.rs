@@ -678,8 +678,8 @@ impl KernelHandle<'_> {
     /// Whether the poller has reported the end of the peer's output, or an
     /// error, for source `h` (mio's `is_read_closed` or `is_error`), at any
     /// poll so far; `true` for an unknown handle (the answer that keeps a
-    /// reader reading). Rust-only (POE reads
-    /// once per level-triggered select event and needs no such thing).
+    /// reader reading). Rust-only: POE reads once per level-triggered
+    /// select event and needs no such thing.
     ///
     /// What it is for: a [registered](Self::register) (edge-triggered)
     /// stream source must be read until `WouldBlock`, unless a read fills

@@ -474,14 +474,20 @@ pub(crate) fn invoke<H: 'static>(
         },
     };
     result.map_err(|source| {
-        let (session, state) = (frame.session, &frame.state);
-        log::error!("handler for '{state}' in session {session} failed: {source}");
+        log_failure(frame, &source);
         Error::Handler {
-            session,
-            event: state.clone(),
+            session: frame.session,
+            event: frame.state.clone(),
             source,
         }
     })
+}
+
+/// Logs a handler's failure (every dispatch path logs it the same way).
+#[cold]
+fn log_failure(frame: &Frame, source: &HandlerError) {
+    let (session, state) = (frame.session, &frame.state);
+    log::error!("handler for '{state}' in session {session} failed: {source}");
 }
 
 /// [`invoke`] inside the running session (no `catch_unwind`: a self-call)
@@ -510,10 +516,7 @@ pub(crate) fn invoke_for_effect<H: 'static>(
     match &outcome {
         Ok(value) if !value.owns_memory() => std::mem::forget(outcome),
         Ok(_) => drop(outcome),
-        Err(source) => {
-            let (session, state) = (frame.session, &frame.state);
-            log::error!("handler for '{state}' in session {session} failed: {source}");
-        }
+        Err(source) => log_failure(frame, source),
     }
 }
 
