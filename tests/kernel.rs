@@ -42,14 +42,23 @@ fn ids_count_up_and_stale_ids_never_reach_new_sessions() {
 }
 
 /// `call` from a handler to a session id that is gone, or to the kernel,
-/// fails as POE's does (ESRCH, ENOSYS) and reaches nothing: ids are not
-/// looked up before delivery, which finds (or fails to find) the session
-/// itself, so this pins the errors that lookup used to give.
+/// fails as POE's does (ESRCH, ENOSYS) and reaches nothing; `post` to the
+/// gone id fails with ESRCH and queues nothing, while a post to the
+/// kernel is accepted (and ignored when it comes up). Ids are not looked
+/// up before delivery or queueing, which find (or fail to find) the
+/// session themselves, so this pins the errors that lookup used to give.
 #[test]
-fn handler_call_to_a_gone_session_or_the_kernel_fails() {
+fn handler_call_and_post_to_a_gone_session_or_the_kernel() {
     let mut kernel = Kernel::new().unwrap();
     let gone = idle_session().create(&mut kernel).unwrap();
     kernel.run().unwrap(); // collected
+                           // Nothing is queued by a post that fails.
+    let before = format!("{kernel:?}");
+    assert!(matches!(
+        kernel.post(gone, "ping", args![]),
+        Err(Error::NoSuchSession(_))
+    ));
+    assert_eq!(format!("{kernel:?}"), before);
     let seen = Rc::new(RefCell::new(Vec::new()));
     let seen2 = seen.clone();
     Session::new(())
@@ -66,13 +75,22 @@ fn handler_call_to_a_gone_session_or_the_kernel_fails() {
                 Err(e @ Error::NoHandler { .. }) => format!("enosys {}", e.errno()),
                 other => format!("{other:?}"),
             });
+            let r = ctx.post(gone, "ping", args![]);
+            seen2.borrow_mut().push(format!("post gone: {r:?}"));
+            let r = ctx.post(SessionId::KERNEL, "ping", args![]);
+            seen2.borrow_mut().push(format!("post kernel: {r:?}"));
         })
         .create(&mut kernel)
         .unwrap();
     kernel.run().unwrap();
     assert_eq!(
         *seen.borrow(),
-        [format!("esrch {gone} 3"), "enosys 38".to_owned()]
+        [
+            format!("esrch {gone} 3"),
+            "enosys 38".to_owned(),
+            format!("post gone: Err(NoSuchSession(\"{gone}\"))"),
+            "post kernel: Ok(())".to_owned(),
+        ]
     );
 }
 

@@ -286,6 +286,26 @@ impl Core {
         self.queue.push_post(self.now, ev);
     }
 
+    /// [`enqueue`](Self::enqueue) for a destination not yet known to
+    /// exist: [`Error::NoSuchSession`] (and nothing queued) if it does not;
+    /// the kernel itself is accepted, as POE accepts posts to it.
+    #[inline(always)]
+    pub(crate) fn enqueue_checked(&mut self, ev: Event) -> Result<(), Error> {
+        let (dest, source) = (ev.dest, ev.source);
+        match self.entry_mut(dest) {
+            Some(e) => e.events_to += 1,
+            None if dest.is_kernel() => {}
+            None => return Err(Error::NoSuchSession(dest.to_string())),
+        }
+        if source != dest {
+            if let Some(e) = self.entry_mut(source) {
+                e.events_from += 1;
+            }
+        }
+        self.queue.push_post(self.now, ev);
+        Ok(())
+    }
+
     /// Queues a timer due at kernel time `due`.
     #[inline]
     pub(crate) fn enqueue_timer(&mut self, due: i64, wall: f64, ev: Event) -> AlarmId {

@@ -352,9 +352,20 @@ impl KernelHandle<'_> {
         event: impl Into<EventName>,
         args: Args,
     ) -> Result<(), Error> {
-        let dest = self.core.resolve(target.into())?;
-        self.queue_event(dest, event.into(), args, Kind::Post);
-        Ok(())
+        let dest = match target.into() {
+            // An id is checked where its "events to" count is taken: one
+            // lookup of the session, not two.
+            Target::Id(sid) => sid,
+            target => self.core.resolve(target)?,
+        };
+        self.core.enqueue_checked(Event {
+            dest,
+            source: self.frame.session,
+            name: event.into(),
+            args,
+            kind: Kind::Post,
+            caller_state: self.frame.active_event.clone(),
+        })
     }
 
     /// Queues `event` for this session itself (POE's `$kernel->yield`;
