@@ -549,3 +549,40 @@ fn children_in_creation_order_detached_and_gone() {
     );
     assert_eq!(kernel.session_count(), 0);
 }
+
+/// A notification whose target's handler is running further up the stack is
+/// queued instead of nested (DIFFERENCES.md #8), with its arguments whole: a
+/// parent calls its child, the child detaches itself, and the parent's
+/// `_child("lose", child)` arrives afterwards with both arguments.
+#[test]
+fn a_notification_to_a_running_parent_is_queued_with_its_arguments() {
+    let mut kernel = Kernel::new().unwrap();
+    let seen: Rc<RefCell<Vec<(String, Option<SessionId>)>>> = Rc::default();
+    let child_id: Rc<RefCell<Option<SessionId>>> = Rc::default();
+    let (s, c) = (seen.clone(), child_id.clone());
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            let child = Session::new(())
+                .inline_state("_start", |_, _| ())
+                .inline_state("leave", |ctx, _| ctx.detach_myself().unwrap())
+                .create(ctx)
+                .unwrap();
+            *c.borrow_mut() = Some(child);
+            ctx.call(child, "leave", args![]).unwrap();
+        })
+        .inline_state("_child", move |_, args| {
+            let what: String = args.get(ARG0).unwrap();
+            s.borrow_mut().push((what, args.get(1).ok()));
+        })
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    let child = child_id.borrow().unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        vec![
+            ("create".to_string(), Some(child)),
+            ("lose".to_string(), Some(child))
+        ]
+    );
+}

@@ -154,7 +154,8 @@ impl<H: 'static> Ctx<'_, H> {
         let event = event.into();
         if sid == self.kernel.frame.session {
             let frame = self.self_call_frame(event);
-            self.dispatch_self(&frame, args)
+            let mut args = args;
+            self.dispatch_self(&frame, &mut args)
         } else {
             self.kernel.call_other(sid, event, args)
         }
@@ -232,17 +233,18 @@ impl<H: 'static> Ctx<'_, H> {
                 "a prepared call is for the session that prepared it",
             ));
         }
+        let mut args = args;
         match &call.handler {
             Some(handler) => invoke(
                 self.heap,
                 self.states,
                 self.kernel.core,
                 &call.frame,
-                args,
+                &mut args,
                 handler,
                 Guard::Inside,
             ),
-            None => self.dispatch_self(&call.frame, args),
+            None => self.dispatch_self(&call.frame, &mut args),
         }
     }
 }
@@ -256,12 +258,13 @@ impl<H: 'static> Ctx<'_, H> {
     pub(crate) fn call_prepared_for_effect(&mut self, call: &SelfCall<H>, args: Args) {
         match &call.handler {
             Some(handler) if call.frame.session == self.kernel.frame.session => {
+                let mut args = args;
                 invoke_for_effect(
                     self.heap,
                     self.states,
                     self.kernel.core,
                     &call.frame,
-                    args,
+                    &mut args,
                     handler,
                 );
             }
@@ -284,7 +287,7 @@ impl<H: 'static> Active for Ctx<'_, H> {
     fn core(&mut self) -> &mut Core {
         self.kernel.core
     }
-    fn dispatch_self(&mut self, frame: &Frame, args: Args) -> Result<Value, Error> {
+    fn dispatch_self(&mut self, frame: &Frame, args: &mut Args) -> Result<Value, Error> {
         dispatch_with(
             self.heap,
             self.states,
@@ -424,7 +427,8 @@ impl KernelHandle<'_> {
             state: event,
             caller_state: self.frame.active_event.clone(),
         };
-        deliver(self.core, sid, &frame, args)
+        let mut args = args;
+        deliver(self.core, sid, &frame, &mut args)
     }
 
     /// POE's `POE::Kernel->stop`: stops every session, deepest and newest

@@ -72,7 +72,7 @@ pub(crate) fn deliver(
     core: &mut Core,
     sid: SessionId,
     frame: &Frame,
-    args: Args,
+    args: &mut Args,
 ) -> Result<Value, Error> {
     deliver_with(core, sid, frame, args, None)
 }
@@ -83,7 +83,7 @@ pub(crate) fn deliver_direct(
     core: &mut Core,
     sid: SessionId,
     frame: &Frame,
-    args: Args,
+    args: &mut Args,
     handler: &Rc<dyn Any>,
 ) -> Result<Value, Error> {
     deliver_with(core, sid, frame, args, Some(&**handler))
@@ -94,7 +94,7 @@ fn deliver_with(
     core: &mut Core,
     sid: SessionId,
     frame: &Frame,
-    args: Args,
+    args: &mut Args,
     handler: Option<&dyn Any>,
 ) -> Result<Value, Error> {
     let entry = core
@@ -137,8 +137,8 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
             } = ev;
             let frame = queued_frame(dest, source, name, caller_state);
             if let Value::Shared(handler) = args.take(0) {
-                let rest = Args::from(args.into_vec().split_off(1));
-                discard(deliver_direct(core, dest, &frame, rest, &handler));
+                let mut rest = Args::from(args.into_vec().split_off(1));
+                discard(deliver_direct(core, dest, &frame, &mut rest, &handler));
             }
         }
         Kind::Post | Kind::Timer(_) => {
@@ -152,13 +152,13 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
                 dest,
                 source,
                 name,
-                args,
+                mut args,
                 caller_state,
                 ..
             } = ev;
             let frame = queued_frame(dest, source, name, caller_state);
             // NoHandler is logged where it happens; handler errors too.
-            discard(deliver(core, dest, &frame, args));
+            discard(deliver(core, dest, &frame, &mut args));
             frame.drop_names();
         }
     }

@@ -77,7 +77,8 @@ pub(crate) fn create(
     }
     log::debug!("session {sid} created by {parent}");
 
-    let ret = value_of(body.dispatch(core, &Frame::internal(sid, parent, START), args));
+    let mut args = args;
+    let ret = value_of(body.dispatch(core, &Frame::internal(sid, parent, START), &mut args));
     let Some(entry) = core.entry_mut(sid) else {
         return Ok(sid);
     };
@@ -99,12 +100,14 @@ fn notify(host: &mut dyn Active, target: SessionId, name: EventName, args: impl 
     if target.is_kernel() {
         return;
     }
-    let args = args();
+    let mut args = args();
     let frame = Frame::internal(target, SessionId::KERNEL, name.clone());
     let result = if target == host.active_id() {
-        host.dispatch_self(&frame, args)
+        host.dispatch_self(&frame, &mut args)
     } else {
-        match deliver(host.core(), target, &frame, args.clone()) {
+        // A handler running further up the stack is found before anything
+        // takes the arguments, so they are still here to be queued.
+        match deliver(host.core(), target, &frame, &mut args) {
             Err(Error::Reentrant { .. }) => {
                 host.core().enqueue(Event {
                     dest: target,
@@ -132,7 +135,7 @@ impl Active for TopLevel<'_> {
     fn core(&mut self) -> &mut Core {
         self.0
     }
-    fn dispatch_self(&mut self, _frame: &Frame, _args: Args) -> Result<Value, Error> {
+    fn dispatch_self(&mut self, _frame: &Frame, _args: &mut Args) -> Result<Value, Error> {
         Ok(Value::Undef)
     }
 }
@@ -161,7 +164,7 @@ pub(crate) fn stop_session(core: &mut Core, sid: SessionId, sender: SessionId) {
         top.0,
         sid,
         &Frame::internal(sid, sender, STOP),
-        Args::new(),
+        &mut Args::new(),
     ));
     notify(&mut top, parent, CHILD, || args!["lose", sid, ret]);
     free(core, sid);

@@ -558,7 +558,7 @@ impl Active for Kernel {
     fn core(&mut self) -> &mut Core {
         &mut self.core
     }
-    fn dispatch_self(&mut self, _frame: &Frame, _args: Args) -> Result<Value, Error> {
+    fn dispatch_self(&mut self, _frame: &Frame, _args: &mut Args) -> Result<Value, Error> {
         Ok(Value::Undef)
     }
 }

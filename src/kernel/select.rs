@@ -443,8 +443,8 @@ impl Core {
                 args.extend(mode.args.iter().cloned());
                 let frame = Frame::internal(owner, owner, mode.event.clone());
                 let _ = match mode.handler.clone() {
-                    Some(handler) => deliver_direct(self, owner, &frame, args, &handler),
-                    None => deliver(self, owner, &frame, args),
+                    Some(handler) => deliver_direct(self, owner, &frame, &mut args, &handler),
+                    None => deliver(self, owner, &frame, &mut args),
                 };
                 dispatched = true;
             }
@@ -627,7 +627,8 @@ where
     F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
     R: HandlerReturn,
 {
-    let boxed: Handler<H> = Rc::new(move |ctx, args| handler(ctx, args).into_return());
+    let boxed: Handler<H> =
+        Rc::new(move |ctx, args: &mut Args| handler(ctx, std::mem::take(args)).into_return());
     Rc::new(boxed)
 }
 

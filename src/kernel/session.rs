@@ -17,12 +17,15 @@ use super::{Args, Error, EventName, HandlerError, HandlerReturn, SessionId, Valu
 pub(crate) type Handler<H> = StateHandler<H>;
 
 /// A handler already made into the form a session's state table keeps:
-/// a shared closure returning the handler's outcome. Built once, it can be
+/// a shared closure returning the handler's outcome. It is given the
+/// event's arguments where the kernel keeps them and takes them from there
+/// (`std::mem::take`), so that they are moved once, into the program's own
+/// handler, not at every step on the way to it. Built once, it can be
 /// registered in many tables ([`StateTable::handler_state`]) and is called
 /// directly, with no wrapper of its own (what a component does with a
 /// program's callback that is itself a state, as Server::TCP's
 /// `ClientInput`).
-pub type StateHandler<H> = Rc<dyn Fn(&mut Ctx<'_, H>, Args) -> Result<Value, HandlerError>>;
+pub type StateHandler<H> = Rc<dyn Fn(&mut Ctx<'_, H>, &mut Args) -> Result<Value, HandlerError>>;
 
 /// A session's handlers by event name.
 pub(crate) type States<H> = HashMap<EventName, Handler<H>, FxBuild>;
@@ -266,7 +269,7 @@ impl<H: 'static> StateTable<H> {
     {
         self.states.insert(
             name.into(),
-            Rc::new(move |ctx, args| handler(ctx, args).into_return()),
+            Rc::new(move |ctx, args: &mut Args| handler(ctx, std::mem::take(args)).into_return()),
         );
         self
     }
@@ -296,14 +299,15 @@ impl<H> fmt::Debug for StateTable<H> {
 /// The kernel's view of a session body, whatever its heap type.
 pub(crate) trait AnySession {
     /// Runs the handler for `frame.state` (or `_default`).
-    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: Args) -> Result<Value, Error>;
+    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: &mut Args)
+        -> Result<Value, Error>;
     /// Runs `handler` (a type-erased [`Handler<H>`] of this session's heap
     /// type) as if it were the state `frame.state`.
     fn dispatch_direct(
         &mut self,
         core: &mut Core,
         frame: &Frame,
-        args: Args,
+        args: &mut Args,
         handler: &dyn Any,
     ) -> Result<Value, Error>;
     fn has_state(&self, name: &str) -> bool;
@@ -311,7 +315,12 @@ pub(crate) trait AnySession {
 }
 
 impl<H: 'static> AnySession for Body<H> {
-    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: Args) -> Result<Value, Error> {
+    fn dispatch(
+        &mut self,
+        core: &mut Core,
+        frame: &Frame,
+        args: &mut Args,
+    ) -> Result<Value, Error> {
         let Body { heap, states, last } = self;
         let Some(key) = frame.state.static_key() else {
             return dispatch_with(heap, states, core, frame, args, Guard::Catch);
@@ -331,7 +340,7 @@ impl<H: 'static> AnySession for Body<H> {
         &mut self,
         core: &mut Core,
         frame: &Frame,
-        args: Args,
+        args: &mut Args,
         handler: &dyn Any,
     ) -> Result<Value, Error> {
         let Some(handler) = handler.downcast_ref::<Handler<H>>() else {
@@ -384,7 +393,7 @@ pub(crate) fn dispatch_with<H: 'static>(
     states: &States<H>,
     core: &mut Core,
     frame: &Frame,
-    args: Args,
+    args: &mut Args,
     guard: Guard,
 ) -> Result<Value, Error> {
     match states.get(&frame.state) {
@@ -401,7 +410,7 @@ fn dispatch_unhandled<H: 'static>(
     states: &States<H>,
     core: &mut Core,
     frame: &Frame,
-    args: Args,
+    args: &mut Args,
     guard: Guard,
 ) -> Result<Value, Error> {
     let Some(h) = states.get("_default") else {
@@ -430,11 +439,11 @@ fn dispatch_unhandled<H: 'static>(
         state: EventName::from_static("_default"),
         ..frame.clone()
     };
-    let args = Args::from(vec![
+    let mut args = Args::from(vec![
         Value::Str(frame.state.as_str().to_owned()),
-        Value::List(args.into_vec()),
+        Value::List(std::mem::take(args).into_vec()),
     ]);
-    invoke(heap, states, core, &redirected, args, h, guard)
+    invoke(heap, states, core, &redirected, &mut args, h, guard)
 }
 
 /// Runs one handler with a fresh `Ctx`. Under [`Guard::Catch`] a panic
@@ -446,7 +455,7 @@ pub(crate) fn invoke<H: 'static>(
     states: &States<H>,
     core: &mut Core,
     frame: &Frame,
-    args: Args,
+    args: &mut Args,
     handler: &Handler<H>,
     guard: Guard,
 ) -> Result<Value, Error> {
@@ -455,18 +464,17 @@ pub(crate) fn invoke<H: 'static>(
         states,
         kernel: KernelHandle { core, frame },
     };
-    // The closures borrow the arguments where the caller put them, and the
-    // handler's call takes them from there: moved into a closure, they
-    // were copied twice, in pieces that did not match (a store-forwarding
-    // stall on each copy).
-    let mut args = args;
+    // The arguments stay where the caller put them until the handler's
+    // own wrapper takes them: every move on the way (into a closure, into
+    // a dynamic call's parameter) was a 64-byte copy, and the first copy of
+    // arguments just built in pieces waits for those stores to land.
     let run = |ctx: &mut Ctx<'_, H>, args: &mut Args| {
         ctx.kernel.core.note_dispatch(ctx.kernel.frame);
-        handler(ctx, std::mem::take(args))
+        handler(ctx, args)
     };
     let result = match guard {
-        Guard::Inside => run(&mut ctx, &mut args),
-        Guard::Catch => match catch_unwind(AssertUnwindSafe(|| run(&mut ctx, &mut args))) {
+        Guard::Inside => run(&mut ctx, args),
+        Guard::Catch => match catch_unwind(AssertUnwindSafe(|| run(&mut ctx, args))) {
             Ok(result) => result,
             Err(payload) => {
                 return panicked(ctx.kernel.core, Who::from(frame), payload);
@@ -503,7 +511,7 @@ pub(crate) fn invoke_for_effect<H: 'static>(
     states: &States<H>,
     core: &mut Core,
     frame: &Frame,
-    args: Args,
+    args: &mut Args,
     handler: &Handler<H>,
 ) {
     let mut ctx = Ctx {
@@ -542,6 +550,6 @@ pub(crate) mod sealed {
         fn active_id(&self) -> SessionId;
         fn core(&mut self) -> &mut Core;
         /// Delivers an event to the active session itself.
-        fn dispatch_self(&mut self, frame: &Frame, args: Args) -> Result<Value, Error>;
+        fn dispatch_self(&mut self, frame: &Frame, args: &mut Args) -> Result<Value, Error>;
     }
 }

@@ -142,7 +142,7 @@ pub(crate) fn dispatch(core: &mut Core, ev: Event) {
                 state: event,
                 caller_state: ev.caller_state.clone(),
             };
-            discard(deliver(core, sid, &frame, args));
+            discard(deliver(core, sid, &frame, &mut args));
         }
     }
     let handled = core.signals.handled;

@@ -9,7 +9,9 @@ use super::error::ServerTcpError;
 use super::listener::{self, ListenerHeap};
 use crate::filter::Filter;
 use crate::wheel::SocketDomain;
-use crate::{Args, Ctx, EventName, HandlerError, HandlerReturn, SessionHost, SessionId, Value};
+use crate::{
+    Args, Ctx, EventName, HandlerError, HandlerReturn, SessionHost, SessionId, StateHandler, Value,
+};
 
 /// A callback as the component stores it: POE's CODE reference.
 pub(crate) type Cb<Hp> = Rc<dyn Fn(&mut Ctx<'_, Hp>, Args) -> Result<Value, HandlerError>>;
@@ -44,7 +46,7 @@ pub(crate) struct Config<L, C> {
     pub client_heap: Rc<dyn Fn() -> C>,
     pub client_args: Args,
     /// The input state: ClientInput behind POE's shutdown check.
-    pub client_input: Option<Cb<ClientHeap<C>>>,
+    pub client_input: Option<StateHandler<ClientHeap<C>>>,
     pub client_connected: Option<Cb<ClientHeap<C>>>,
     pub client_disconnected: Option<Cb<ClientHeap<C>>>,
     pub client_error: Option<Cb<ClientHeap<C>>>,
@@ -303,12 +305,14 @@ impl<L: 'static, C: 'static> ServerTcp<L, C> {
         // `$heap->{shutdown}`, else the callback), made here, where the
         // program's closure has its own type: a line costs one handler
         // call, not a state calling the callback through a second one.
-        self.cfg.client_input = Some(Rc::new(move |ctx: &mut Ctx<'_, ClientHeap<C>>, args| {
-            if ctx.heap.shutdown {
-                return Ok(Value::Undef);
-            }
-            f(ctx, args).into_return()
-        }));
+        self.cfg.client_input = Some(Rc::new(
+            move |ctx: &mut Ctx<'_, ClientHeap<C>>, args: &mut Args| {
+                if ctx.heap.shutdown {
+                    return Ok(Value::Undef);
+                }
+                f(ctx, std::mem::take(args)).into_return()
+            },
+        ));
         self
     }
 
