@@ -557,7 +557,8 @@ fn children_in_creation_order_detached_and_gone() {
 #[test]
 fn a_notification_to_a_running_parent_is_queued_with_its_arguments() {
     let mut kernel = Kernel::new().unwrap();
-    let seen: Rc<RefCell<Vec<(String, Option<SessionId>)>>> = Rc::default();
+    type Seen = Vec<(String, Option<SessionId>)>;
+    let seen: Rc<RefCell<Seen>> = Rc::default();
     let child_id: Rc<RefCell<Option<SessionId>>> = Rc::default();
     let (s, c) = (seen.clone(), child_id.clone());
     Session::new(())
