@@ -15,7 +15,7 @@ use super::session::sealed::{Active, Sealed};
 use super::session::{
     dispatch_with, invoke, invoke_for_effect, Guard, Handler, SessionHost, States,
 };
-use super::{Args, Error, EventName, SessionId, Target, Value};
+use super::{unboxed, Args, Error, EventName, Outcome, SessionId, Target, Value};
 
 /// Who is running and why: the fields of POE's `@_` besides the heap.
 #[derive(Clone, Debug)]
@@ -152,13 +152,13 @@ impl<H: 'static> Ctx<'_, H> {
             target => self.kernel.core.resolve(target)?,
         };
         let event = event.into();
-        if sid == self.kernel.frame.session {
+        unboxed(if sid == self.kernel.frame.session {
             let frame = self.self_call_frame(event);
             let mut args = args;
             self.dispatch_self(&frame, &mut args)
         } else {
             self.kernel.call_other(sid, event, args)
-        }
+        })
     }
 }
 
@@ -228,10 +228,15 @@ impl<H: 'static> Ctx<'_, H> {
     /// in another session.
     #[inline]
     pub fn call_prepared(&mut self, call: &SelfCall<H>, args: Args) -> Result<Value, Error> {
+        unboxed(self.call_prepared_outcome(call, args))
+    }
+
+    #[inline]
+    fn call_prepared_outcome(&mut self, call: &SelfCall<H>, args: Args) -> Outcome {
         if call.frame.session != self.kernel.frame.session {
-            return Err(Error::InvalidArgument(
+            return Err(Box::new(Error::InvalidArgument(
                 "a prepared call is for the session that prepared it",
-            ));
+            )));
         }
         let mut args = args;
         match &call.handler {
@@ -268,7 +273,7 @@ impl<H: 'static> Ctx<'_, H> {
                     handler,
                 );
             }
-            _ => crate::kernel::discard(self.call_prepared(call, args)),
+            _ => crate::kernel::discard(self.call_prepared_outcome(call, args)),
         }
     }
 }
@@ -287,7 +292,7 @@ impl<H: 'static> Active for Ctx<'_, H> {
     fn core(&mut self) -> &mut Core {
         self.kernel.core
     }
-    fn dispatch_self(&mut self, frame: &Frame, args: &mut Args) -> Result<Value, Error> {
+    fn dispatch_self(&mut self, frame: &Frame, args: &mut Args) -> Outcome {
         dispatch_with(
             self.heap,
             self.states,
@@ -404,21 +409,16 @@ impl KernelHandle<'_> {
         args: Args,
     ) -> Result<Value, Error> {
         let sid = self.core.resolve(target.into())?;
-        self.call_other(sid, event.into(), args)
+        unboxed(self.call_other(sid, event.into(), args))
     }
 
     #[inline(always)]
-    pub(crate) fn call_other(
-        &mut self,
-        sid: SessionId,
-        event: EventName,
-        args: Args,
-    ) -> Result<Value, Error> {
+    pub(crate) fn call_other(&mut self, sid: SessionId, event: EventName, args: Args) -> Outcome {
         if sid.is_kernel() {
-            return Err(Error::NoHandler {
+            return Err(Box::new(Error::NoHandler {
                 session: sid,
                 event,
-            });
+            }));
         }
         let frame = Frame {
             session: sid,

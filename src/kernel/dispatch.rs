@@ -8,7 +8,7 @@ use super::core::Core;
 use super::ctx::Frame;
 use super::queue::{Event, Kind};
 use super::signals;
-use super::{discard, Args, Error, EventName, SessionId, Value};
+use super::{discard, Args, Error, EventName, Outcome, SessionId, Value};
 
 /// One handler invocation, as shown to a [dispatch hook](crate::Kernel::set_dispatch_hook).
 #[derive(Debug, Clone, Copy)]
@@ -68,12 +68,7 @@ impl Core {
 /// reserved), so the handler gets `&mut` to its heap while the kernel's
 /// tables stay reachable.
 #[inline]
-pub(crate) fn deliver(
-    core: &mut Core,
-    sid: SessionId,
-    frame: &Frame,
-    args: &mut Args,
-) -> Result<Value, Error> {
+pub(crate) fn deliver(core: &mut Core, sid: SessionId, frame: &Frame, args: &mut Args) -> Outcome {
     deliver_with(core, sid, frame, args, None)
 }
 
@@ -85,7 +80,7 @@ pub(crate) fn deliver_direct(
     frame: &Frame,
     args: &mut Args,
     handler: &Rc<dyn Any>,
-) -> Result<Value, Error> {
+) -> Outcome {
     deliver_with(core, sid, frame, args, Some(&**handler))
 }
 
@@ -96,7 +91,7 @@ fn deliver_with(
     frame: &Frame,
     args: &mut Args,
     handler: Option<&dyn Any>,
-) -> Result<Value, Error> {
+) -> Outcome {
     let entry = core
         .entry_mut(sid)
         .ok_or_else(|| Error::NoSuchSession(sid.to_string()))?;
@@ -105,10 +100,10 @@ fn deliver_with(
             "'{}' for session {sid} not delivered: its handler is already running",
             frame.state
         );
-        return Err(Error::Reentrant {
+        return Err(Box::new(Error::Reentrant {
             session: sid,
             event: frame.state.clone(),
-        });
+        }));
     };
     let result = match handler {
         None => body.dispatch(core, frame, args),

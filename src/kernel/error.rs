@@ -157,3 +157,17 @@ impl std::error::Error for Error {
         }
     }
 }
+
+/// A dispatch's outcome inside the kernel: the handler's value, or what
+/// went wrong, boxed. With the error boxed the value sits at the start and
+/// the whole is a `Value`'s 32 bytes (`Result<Value, Error>` is 64, the
+/// value at offset 8), so returning it through the dispatch path moves
+/// less, and in pieces that match the value's own. The public calls
+/// unbox the error where they return ([`unboxed`]); failures are rare.
+pub(crate) type Outcome = Result<super::Value, Box<Error>>;
+
+/// An [`Outcome`] as the public calls return it.
+#[inline(always)]
+pub(crate) fn unboxed(outcome: Outcome) -> Result<super::Value, Error> {
+    outcome.map_err(|e| *e)
+}

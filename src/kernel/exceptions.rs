@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use super::core::Core;
 use super::ctx::Frame;
 use super::signals;
-use super::{Args, Error, EventName, SessionId, Value};
+use super::{Args, Error, EventName, Outcome, SessionId, Value};
 
 /// A fatal panic waiting to end `run()`.
 pub(crate) struct Fatal {
@@ -72,11 +72,7 @@ impl From<&Frame> for Who {
 
 /// Turns a caught panic into POE's DIE handling (or a fatal error).
 #[cold]
-pub(crate) fn panicked(
-    core: &mut Core,
-    frame: Who,
-    payload: Box<dyn Any + Send>,
-) -> Result<Value, Error> {
+pub(crate) fn panicked(core: &mut Core, frame: Who, payload: Box<dyn Any + Send>) -> Outcome {
     // Still set while the DIE watcher that panicked runs.
     let die_error = core.signals.dispatching_die().map(str::to_owned);
     let message = message_of(payload.as_ref());
@@ -119,11 +115,11 @@ pub(crate) fn panicked(
             frame.caller_state.clone(),
         );
     }
-    Err(Error::Panicked {
+    Err(Box::new(Error::Panicked {
         session,
         event,
         message,
-    })
+    }))
 }
 
 /// After an unhandled DIE: the error that ends `run()`.

@@ -13,7 +13,7 @@ use super::queue::{Event, Kind};
 use super::session::sealed::Active;
 use super::session::AnySession;
 use super::timers::SessionAlarms;
-use super::{Args, Error, EventName, SessionId, Target, Value};
+use super::{Args, Error, EventName, Outcome, SessionId, Target, Value};
 use crate::args;
 
 const START: EventName = EventName::from_static("_start");
@@ -23,7 +23,7 @@ const PARENT: EventName = EventName::from_static("_parent");
 
 /// Turns a handler's outcome into the value POE would pass on (`undef` on
 /// failure; the failure itself was logged where it happened).
-fn value_of(r: Result<Value, Error>) -> Value {
+fn value_of(r: Outcome) -> Value {
     r.unwrap_or_default()
 }
 
@@ -108,7 +108,7 @@ fn notify(host: &mut dyn Active, target: SessionId, name: EventName, args: impl 
         // A handler running further up the stack is found before anything
         // takes the arguments, so they are still here to be queued.
         match deliver(host.core(), target, &frame, &mut args) {
-            Err(Error::Reentrant { .. }) => {
+            Err(e) if matches!(*e, Error::Reentrant { .. }) => {
                 host.core().enqueue(Event {
                     dest: target,
                     source: SessionId::KERNEL,
@@ -135,7 +135,7 @@ impl Active for TopLevel<'_> {
     fn core(&mut self) -> &mut Core {
         self.0
     }
-    fn dispatch_self(&mut self, _frame: &Frame, _args: &mut Args) -> Result<Value, Error> {
+    fn dispatch_self(&mut self, _frame: &Frame, _args: &mut Args) -> Outcome {
         Ok(Value::Undef)
     }
 }

@@ -38,6 +38,7 @@ pub use self::args::{
 pub use self::ctx::{Ctx, KernelHandle, SelfCall};
 pub use self::dispatch::DispatchRecord;
 pub use self::error::Error;
+pub(crate) use self::error::{unboxed, Outcome};
 pub use self::event_name::EventName;
 pub use self::postback::{Callback, Postback};
 pub use self::queue::AlarmId;
@@ -558,7 +559,7 @@ impl Active for Kernel {
     fn core(&mut self) -> &mut Core {
         &mut self.core
     }
-    fn dispatch_self(&mut self, _frame: &Frame, _args: &mut Args) -> Result<Value, Error> {
+    fn dispatch_self(&mut self, _frame: &Frame, _args: &mut Args) -> Outcome {
         Ok(Value::Undef)
     }
 }

@@ -11,7 +11,7 @@ use super::ctx::{Ctx, Frame, KernelHandle};
 use super::exceptions::{panicked, Who};
 use super::fxhash::FxBuild;
 use super::lifecycle;
-use super::{Args, Error, EventName, HandlerError, HandlerReturn, SessionId, Value};
+use super::{Args, Error, EventName, HandlerError, HandlerReturn, Outcome, SessionId, Value};
 
 /// A state handler: POE's `sub { my ($kernel, $heap, ...) = @_[...]; ... }`.
 pub(crate) type Handler<H> = StateHandler<H>;
@@ -299,8 +299,7 @@ impl<H> fmt::Debug for StateTable<H> {
 /// The kernel's view of a session body, whatever its heap type.
 pub(crate) trait AnySession {
     /// Runs the handler for `frame.state` (or `_default`).
-    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: &mut Args)
-        -> Result<Value, Error>;
+    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: &mut Args) -> Outcome;
     /// Runs `handler` (a type-erased [`Handler<H>`] of this session's heap
     /// type) as if it were the state `frame.state`.
     fn dispatch_direct(
@@ -309,18 +308,13 @@ pub(crate) trait AnySession {
         frame: &Frame,
         args: &mut Args,
         handler: &dyn Any,
-    ) -> Result<Value, Error>;
+    ) -> Outcome;
     fn has_state(&self, name: &str) -> bool;
     fn heap_any(&mut self) -> &mut dyn Any;
 }
 
 impl<H: 'static> AnySession for Body<H> {
-    fn dispatch(
-        &mut self,
-        core: &mut Core,
-        frame: &Frame,
-        args: &mut Args,
-    ) -> Result<Value, Error> {
+    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: &mut Args) -> Outcome {
         let Body { heap, states, last } = self;
         let Some(key) = frame.state.static_key() else {
             return dispatch_with(heap, states, core, frame, args, Guard::Catch);
@@ -342,16 +336,16 @@ impl<H: 'static> AnySession for Body<H> {
         frame: &Frame,
         args: &mut Args,
         handler: &dyn Any,
-    ) -> Result<Value, Error> {
+    ) -> Outcome {
         let Some(handler) = handler.downcast_ref::<Handler<H>>() else {
             log::error!(
                 "'{}' for session {}: its watcher's handler was made for another heap type",
                 frame.state,
                 frame.session
             );
-            return Err(Error::InvalidArgument(
+            return Err(Box::new(Error::InvalidArgument(
                 "a watcher's handler was made for another heap type",
-            ));
+            )));
         };
         invoke(
             &mut self.heap,
@@ -395,7 +389,7 @@ pub(crate) fn dispatch_with<H: 'static>(
     frame: &Frame,
     args: &mut Args,
     guard: Guard,
-) -> Result<Value, Error> {
+) -> Outcome {
     match states.get(&frame.state) {
         Some(handler) => invoke(heap, states, core, frame, args, handler, guard),
         None => dispatch_unhandled(heap, states, core, frame, args, guard),
@@ -412,7 +406,7 @@ fn dispatch_unhandled<H: 'static>(
     frame: &Frame,
     args: &mut Args,
     guard: Guard,
-) -> Result<Value, Error> {
+) -> Outcome {
     let Some(h) = states.get("_default") else {
         if core.option_is_set(frame.session, "default") {
             log::warn!(
@@ -430,10 +424,10 @@ fn dispatch_unhandled<H: 'static>(
                 frame.state
             );
         }
-        return Err(Error::NoHandler {
+        return Err(Box::new(Error::NoHandler {
             session: frame.session,
             event: frame.state.clone(),
-        });
+        }));
     };
     let redirected = Frame {
         state: EventName::from_static("_default"),
@@ -458,7 +452,7 @@ pub(crate) fn invoke<H: 'static>(
     args: &mut Args,
     handler: &Handler<H>,
     guard: Guard,
-) -> Result<Value, Error> {
+) -> Outcome {
     let mut ctx = Ctx {
         heap,
         states,
@@ -483,11 +477,11 @@ pub(crate) fn invoke<H: 'static>(
     };
     result.map_err(|source| {
         log_failure(frame, &source);
-        Error::Handler {
+        Box::new(Error::Handler {
             session: frame.session,
             event: frame.state.clone(),
             source,
-        }
+        })
     })
 }
 
@@ -536,7 +530,7 @@ pub trait SessionHost: sealed::Sealed {}
 pub(crate) mod sealed {
     use super::super::core::Core;
     use super::super::ctx::Frame;
-    use super::super::{Args, Error, SessionId, Value};
+    use super::super::{Args, Outcome, SessionId};
 
     /// What the lifecycle code needs from whoever is active.
     pub trait Sealed {
@@ -550,6 +544,6 @@ pub(crate) mod sealed {
         fn active_id(&self) -> SessionId;
         fn core(&mut self) -> &mut Core;
         /// Delivers an event to the active session itself.
-        fn dispatch_self(&mut self, frame: &Frame, args: &mut Args) -> Result<Value, Error>;
+        fn dispatch_self(&mut self, frame: &Frame, args: &mut Args) -> Outcome;
     }
 }

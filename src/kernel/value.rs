@@ -280,7 +280,7 @@ impl<T: Into<Value>, E: Into<HandlerError>> HandlerReturn for Result<T, E> {
 /// `undef`, a boolean or a number: those are let go without running the
 /// whole enum's drop code (an out-of-line call per event otherwise).
 #[inline(always)]
-pub(crate) fn discard(outcome: Result<Value, super::Error>) {
+pub(crate) fn discard(outcome: super::Outcome) {
     match &outcome {
         Ok(Value::Undef | Value::Bool(_) | Value::Int(_) | Value::Float(_)) => {
             // Nothing in these variants owns memory: forgetting is dropping.
