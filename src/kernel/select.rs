@@ -628,7 +628,7 @@ where
     R: HandlerReturn,
 {
     let boxed: Handler<H> =
-        Rc::new(move |ctx, args: &mut Args| handler(ctx, std::mem::take(args)).into_return());
+        Rc::new(move |ctx, args: &mut Args| handler(ctx, args.take_all()).into_return());
     Rc::new(boxed)
 }
 

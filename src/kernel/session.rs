@@ -269,7 +269,7 @@ impl<H: 'static> StateTable<H> {
     {
         self.states.insert(
             name.into(),
-            Rc::new(move |ctx, args: &mut Args| handler(ctx, std::mem::take(args)).into_return()),
+            Rc::new(move |ctx, args: &mut Args| handler(ctx, args.take_all()).into_return()),
         );
         self
     }

@@ -310,7 +310,7 @@ impl<L: 'static, C: 'static> ServerTcp<L, C> {
                 if ctx.heap.shutdown {
                     return Ok(Value::Undef);
                 }
-                f(ctx, std::mem::take(args)).into_return()
+                f(ctx, args.take_all()).into_return()
             },
         ));
         self
