@@ -11,7 +11,9 @@ use super::ctx::{Ctx, Frame, KernelHandle};
 use super::exceptions::{panicked, Who};
 use super::fxhash::FxBuild;
 use super::lifecycle;
-use super::{Args, Error, EventName, HandlerError, HandlerReturn, Outcome, SessionId, Value};
+use super::{
+    discard, Args, Error, EventName, HandlerError, HandlerReturn, Outcome, SessionId, Value,
+};
 
 /// A state handler: POE's `sub { my ($kernel, $heap, ...) = @_[...]; ... }`.
 pub(crate) type Handler<H> = StateHandler<H>;
@@ -300,6 +302,9 @@ impl<H> fmt::Debug for StateTable<H> {
 pub(crate) trait AnySession {
     /// Runs the handler for `frame.state` (or `_default`).
     fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: &mut Args) -> Outcome;
+    /// [`dispatch`](Self::dispatch) when nobody reads the handler's value:
+    /// it is dropped here, where the handler left it.
+    fn dispatch_for_effect(&mut self, core: &mut Core, frame: &Frame, args: &mut Args);
     /// Runs `handler` (a type-erased [`Handler<H>`] of this session's heap
     /// type) as if it were the state `frame.state`.
     fn dispatch_direct(
@@ -313,8 +318,11 @@ pub(crate) trait AnySession {
     fn heap_any(&mut self) -> &mut dyn Any;
 }
 
-impl<H: 'static> AnySession for Body<H> {
-    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: &mut Args) -> Outcome {
+impl<H: 'static> Body<H> {
+    /// Runs the handler for `frame.state` (or `_default`), remembering it
+    /// in `last` for static names.
+    #[inline(always)]
+    fn run(&mut self, core: &mut Core, frame: &Frame, args: &mut Args) -> Outcome {
         let Body { heap, states, last } = self;
         let Some(key) = frame.state.static_key() else {
             return dispatch_with(heap, states, core, frame, args, Guard::Catch);
@@ -329,6 +337,15 @@ impl<H: 'static> AnySession for Body<H> {
             },
         };
         invoke(heap, states, core, frame, args, handler, Guard::Catch)
+    }
+}
+
+impl<H: 'static> AnySession for Body<H> {
+    fn dispatch(&mut self, core: &mut Core, frame: &Frame, args: &mut Args) -> Outcome {
+        self.run(core, frame, args)
+    }
+    fn dispatch_for_effect(&mut self, core: &mut Core, frame: &Frame, args: &mut Args) {
+        discard(self.run(core, frame, args));
     }
     fn dispatch_direct(
         &mut self,
