@@ -725,3 +725,30 @@ fn run_dispatches_as_timeslice_stepping_does() {
     assert!(logs[0].borrow().iter().any(|e| e.ends_with(":_stop<-3")));
     assert_eq!(*logs[1].borrow(), *logs[0].borrow());
 }
+
+/// Sessions made from the same closures (which capture nothing, so the
+/// kernel shares one handler among them) still run on their own heaps:
+/// each counts its own ticks, as its `_stop` reports.
+#[test]
+fn sessions_sharing_stateless_handlers_keep_their_own_heaps() {
+    let totals: Rc<RefCell<Vec<(i64, i64)>>> = Rc::default();
+    let mut kernel = Kernel::new().unwrap();
+    for ticks in [3, 5, 7] {
+        let log = totals.clone();
+        Session::new((0i64, ticks))
+            .inline_state("_start", |ctx, _| ctx.yield_("tick", args![]))
+            .inline_state("tick", |ctx, _| {
+                ctx.heap.0 += 1;
+                if ctx.heap.0 < ctx.heap.1 {
+                    ctx.yield_("tick", args![]);
+                }
+            })
+            .inline_state("_stop", move |ctx, _| log.borrow_mut().push(*ctx.heap))
+            .create(&mut kernel)
+            .unwrap();
+    }
+    kernel.run().unwrap();
+    let mut seen = totals.borrow().clone();
+    seen.sort();
+    assert_eq!(seen, vec![(3, 3), (5, 5), (7, 7)]);
+}

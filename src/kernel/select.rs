@@ -30,7 +30,7 @@ use super::core::Core;
 use super::ctx::{Ctx, Frame, KernelHandle};
 use super::dispatch::{deliver, deliver_direct};
 use super::queue::{Event, Kind};
-use super::session::Handler;
+use super::session::{shared_handler, Handler};
 use super::{Args, Error, EventName, FromArg, HandlerReturn, SessionId, Value};
 
 /// A watched I/O source (POE's file handle in `select_*`): the slot and
@@ -628,7 +628,7 @@ where
     R: HandlerReturn,
 {
     let boxed: Handler<H> =
-        Rc::new(move |ctx, args: &mut Args| handler(ctx, args.take_all()).into_return());
+        shared_handler(move |ctx, args: &mut Args| handler(ctx, args.take_all()).into_return());
     Rc::new(boxed)
 }
 

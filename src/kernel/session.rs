@@ -1,6 +1,6 @@
 //! `Session`: POE::Session->create, with a typed heap and named states.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,6 +17,48 @@ use super::{
 
 /// A state handler: POE's `sub { my ($kernel, $heap, ...) = @_[...]; ... }`.
 pub(crate) type Handler<H> = StateHandler<H>;
+
+thread_local! {
+    /// One shared handler per type of closure that captures nothing, made
+    /// the first time a session registers that closure: see
+    /// [`shared_handler`].
+    static STATELESS: std::cell::RefCell<HashMap<TypeId, Box<dyn Any>, FxBuild>> =
+        std::cell::RefCell::new(HashMap::default());
+}
+
+/// `f` as a handler. A closure that captures nothing (no size, nothing to
+/// drop) behaves the same whichever instance runs, so every session
+/// registering it shares one reference-counted handler, made once per
+/// closure type: creating such a session costs no allocation per handler
+/// (create+stop made four per session, two of them these).
+pub(crate) fn shared_handler<H, F>(f: F) -> Handler<H>
+where
+    H: 'static,
+    F: Fn(&mut Ctx<'_, H>, &mut Args) -> Result<Value, HandlerError> + 'static,
+{
+    if std::mem::size_of::<F>() != 0 || std::mem::needs_drop::<F>() {
+        return Rc::new(f);
+    }
+    // Keyed by the closure's type, which fixes H: an entry found is always
+    // a Handler<H>. A thread being torn down has no cache: a new handler.
+    let key = TypeId::of::<F>();
+    let cached = STATELESS
+        .try_with(|cache| {
+            let cache = cache.borrow();
+            let entry = cache.get(&key)?;
+            entry.downcast_ref::<Handler<H>>().cloned()
+        })
+        .ok()
+        .flatten();
+    if let Some(handler) = cached {
+        return handler;
+    }
+    let handler: Handler<H> = Rc::new(f);
+    let _ = STATELESS.try_with(|cache| {
+        cache.borrow_mut().insert(key, Box::new(handler.clone()));
+    });
+    handler
+}
 
 /// A handler already made into the form a session's state table keeps:
 /// a shared closure returning the handler's outcome. It is given the
@@ -271,7 +313,7 @@ impl<H: 'static> StateTable<H> {
     {
         self.states.insert(
             name.into(),
-            Rc::new(move |ctx, args: &mut Args| handler(ctx, args.take_all()).into_return()),
+            shared_handler(move |ctx, args: &mut Args| handler(ctx, args.take_all()).into_return()),
         );
         self
     }
@@ -562,5 +604,51 @@ pub(crate) mod sealed {
         fn core(&mut self) -> &mut Core;
         /// Delivers an event to the active session itself.
         fn dispatch_self(&mut self, frame: &Frame, args: &mut Args) -> Outcome;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stateless() -> impl Fn(&mut Ctx<'_, u8>, &mut Args) -> Result<Value, HandlerError> {
+        |ctx, _| {
+            *ctx.heap += 1;
+            Ok(Value::Undef)
+        }
+    }
+
+    /// A guard with nothing in it but a `Drop`: zero-sized, yet not
+    /// stateless (dropping it does something).
+    struct Noisy;
+    impl Drop for Noisy {
+        fn drop(&mut self) {}
+    }
+
+    /// Pins `shared_handler`: a closure that captures nothing is made into
+    /// a handler once and shared; one that captures something, or holds
+    /// something with a `Drop`, gets its own every time.
+    #[test]
+    fn only_stateless_closures_share_one_handler() {
+        let (a, b) = (shared_handler(stateless()), shared_handler(stateless()));
+        assert!(Rc::ptr_eq(&a, &b), "stateless: shared");
+
+        let n = 5u8;
+        let capturing = || {
+            shared_handler(move |ctx: &mut Ctx<'_, u8>, _: &mut Args| {
+                *ctx.heap += n;
+                Ok(Value::Undef)
+            })
+        };
+        assert!(!Rc::ptr_eq(&capturing(), &capturing()), "capturing: own");
+
+        let dropping = || {
+            let guard = Noisy;
+            shared_handler(move |_: &mut Ctx<'_, u8>, _: &mut Args| {
+                let _keep = &guard;
+                Ok(Value::Undef)
+            })
+        };
+        assert!(!Rc::ptr_eq(&dropping(), &dropping()), "with a Drop: own");
     }
 }
