@@ -752,3 +752,45 @@ fn sessions_sharing_stateless_handlers_keep_their_own_heaps() {
     seen.sort();
     assert_eq!(seen, vec![(3, 3), (5, 5), (7, 7)]);
 }
+
+/// POE: a later state of the same name replaces the earlier one. Pinned
+/// for every mix of closures that capture nothing (kept apart and shared
+/// until the session is created) and closures that capture something.
+#[test]
+fn a_later_handler_replaces_an_earlier_one_of_the_same_name() {
+    let log: Rc<RefCell<Vec<&'static str>>> = Rc::default();
+    let l = log.clone();
+    let capturing = move |tag: &'static str| {
+        let l = l.clone();
+        move |_: &mut rpoe::Ctx<'_, ()>, _: rpoe::Args| l.borrow_mut().push(tag)
+    };
+    let mut kernel = Kernel::new().unwrap();
+    let start = |ctx: &mut rpoe::Ctx<'_, ()>, _| ctx.yield_("ev", args![]);
+    // stateless, then capturing: the capturing one runs
+    let s1 = Session::new(())
+        .inline_state("_start", start)
+        .inline_state("ev", |_, _| -> () { panic!("replaced") })
+        .inline_state("ev", capturing("second"));
+    assert!(s1.has_state("ev") && s1.has_state("_start") && !s1.has_state("other"));
+    s1.create(&mut kernel).unwrap();
+    // capturing, then stateless: the stateless one runs (it yields "done")
+    Session::new(())
+        .inline_state("_start", start)
+        .inline_state("ev", capturing("replaced"))
+        .inline_state("ev", |ctx, _| ctx.yield_("done", args![]))
+        .inline_state("done", capturing("stateless won"))
+        .create(&mut kernel)
+        .unwrap();
+    // stateless twice: the second runs
+    Session::new(())
+        .inline_state("_start", start)
+        .inline_state("ev", |_, _| -> () { panic!("replaced") })
+        .inline_state("ev", |ctx, _| ctx.yield_("done", args![]))
+        .inline_state("done", capturing("second stateless"))
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    let mut seen = log.borrow().clone();
+    seen.sort();
+    assert_eq!(seen, vec!["second", "second stateless", "stateless won"]);
+}

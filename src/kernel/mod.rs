@@ -24,6 +24,7 @@ mod select;
 mod session;
 mod session_id;
 mod signals;
+mod stateless;
 mod stream;
 mod target;
 mod timers;

@@ -30,7 +30,8 @@ use super::core::Core;
 use super::ctx::{Ctx, Frame, KernelHandle};
 use super::dispatch::{deliver, deliver_direct};
 use super::queue::{Event, Kind};
-use super::session::{shared_handler, Handler};
+use super::session::Handler;
+use super::stateless::shared_handler;
 use super::{Args, Error, EventName, FromArg, HandlerReturn, SessionId, Value};
 
 /// A watched I/O source (POE's file handle in `select_*`): the slot and

@@ -1,6 +1,6 @@
 //! `Session`: POE::Session->create, with a typed heap and named states.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -11,54 +11,13 @@ use super::ctx::{Ctx, Frame, KernelHandle};
 use super::exceptions::{panicked, Who};
 use super::fxhash::FxBuild;
 use super::lifecycle;
+use super::stateless::{is_stateless, shared_handler, Pending};
 use super::{
     discard, Args, Error, EventName, HandlerError, HandlerReturn, Outcome, SessionId, Value,
 };
 
 /// A state handler: POE's `sub { my ($kernel, $heap, ...) = @_[...]; ... }`.
 pub(crate) type Handler<H> = StateHandler<H>;
-
-thread_local! {
-    /// One shared handler per type of closure that captures nothing, made
-    /// the first time a session registers that closure: see
-    /// [`shared_handler`].
-    static STATELESS: std::cell::RefCell<HashMap<TypeId, Box<dyn Any>, FxBuild>> =
-        std::cell::RefCell::new(HashMap::default());
-}
-
-/// `f` as a handler. A closure that captures nothing (no size, nothing to
-/// drop) behaves the same whichever instance runs, so every session
-/// registering it shares one reference-counted handler, made once per
-/// closure type: creating such a session costs no allocation per handler
-/// (create+stop made four per session, two of them these).
-pub(crate) fn shared_handler<H, F>(f: F) -> Handler<H>
-where
-    H: 'static,
-    F: Fn(&mut Ctx<'_, H>, &mut Args) -> Result<Value, HandlerError> + 'static,
-{
-    if std::mem::size_of::<F>() != 0 || std::mem::needs_drop::<F>() {
-        return Rc::new(f);
-    }
-    // Keyed by the closure's type, which fixes H: an entry found is always
-    // a Handler<H>. A thread being torn down has no cache: a new handler.
-    let key = TypeId::of::<F>();
-    let cached = STATELESS
-        .try_with(|cache| {
-            let cache = cache.borrow();
-            let entry = cache.get(&key)?;
-            entry.downcast_ref::<Handler<H>>().cloned()
-        })
-        .ok()
-        .flatten();
-    if let Some(handler) = cached {
-        return handler;
-    }
-    let handler: Handler<H> = Rc::new(f);
-    let _ = STATELESS.try_with(|cache| {
-        cache.borrow_mut().insert(key, Box::new(handler.clone()));
-    });
-    handler
-}
 
 /// A handler already made into the form a session's state table keeps:
 /// a shared closure returning the handler's outcome. It is given the
@@ -111,6 +70,9 @@ pub(crate) type States<H> = HashMap<EventName, Handler<H>, FxBuild>;
 pub struct Session<H> {
     heap: H,
     own: StateTable<H>,
+    /// Handlers that are stateless closures, while they are all the
+    /// session has (and `own` is empty): see [`Pending`].
+    pending: Pending<H>,
     shared: Option<SharedStates<H>>,
     args: Args,
     options: Vec<(String, Value)>,
@@ -122,6 +84,7 @@ impl<H: 'static> Session<H> {
         Session {
             heap,
             own: StateTable::new(),
+            pending: Pending::new(),
             shared: None,
             args: Args::new(),
             options: Vec::new(),
@@ -135,6 +98,18 @@ impl<H: 'static> Session<H> {
         F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
         R: HandlerReturn,
     {
+        let name = name.into();
+        if is_stateless::<F>() && self.own.states.is_empty() {
+            match self.pending.add::<F>(name, Box::new(move || wrap(handler))) {
+                Ok(()) => return self,
+                Err((name, make)) => {
+                    self.pending.drain_into(&mut self.own.states);
+                    self.own.states.insert(name, make());
+                    return self;
+                }
+            }
+        }
+        self.pending.drain_into(&mut self.own.states);
         self.own = self.own.inline_state(name, handler);
         self
     }
@@ -190,6 +165,7 @@ impl<H: 'static> Session<H> {
     /// Whether a handler for `name` has been added.
     pub fn has_state(&self, name: &str) -> bool {
         self.own.states.contains_key(name)
+            || self.pending.contains(name)
             || self.shared.as_ref().is_some_and(|t| t.0.contains_key(name))
     }
 
@@ -205,11 +181,17 @@ impl<H: 'static> Session<H> {
     ///
     /// [`Kernel`]: crate::Kernel
     pub fn create<K: SessionHost + ?Sized>(self, host: &mut K) -> Result<SessionId, Error> {
-        let own = self.own.states;
+        let mut own = self.own.states;
         let states = match self.shared {
+            // Stateless closures only: the table every such session shares.
+            None if own.is_empty() && !self.pending.is_empty() => {
+                Tables::Shared(self.pending.into_shared())
+            }
             None => Tables::Own(own),
-            Some(shared) if own.is_empty() => Tables::Shared(shared.0),
+            Some(shared) if own.is_empty() && self.pending.is_empty() => Tables::Shared(shared.0),
             Some(shared) => {
+                let mut pending = self.pending;
+                pending.drain_into(&mut own);
                 let mut merged = (*shared.0).clone();
                 merged.extend(own);
                 Tables::Own(merged)
@@ -226,7 +208,9 @@ impl<H: 'static> Session<H> {
 
 impl<H> fmt::Debug for Session<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<&str> = self.own.states.keys().map(EventName::as_str).collect();
+        let mut names: Vec<&str> = (self.own.states.keys().chain(self.pending.names()))
+            .map(EventName::as_str)
+            .collect();
         names.sort_unstable();
         f.debug_struct("Session")
             .field("states", &names)
@@ -285,6 +269,16 @@ impl<H> fmt::Debug for SharedStates<H> {
     }
 }
 
+/// A program's handler as a state: its arguments taken from the kernel's
+/// slot, its return made an outcome (shared if it is stateless).
+fn wrap<H: 'static, F, R>(handler: F) -> Handler<H>
+where
+    F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
+    R: HandlerReturn,
+{
+    shared_handler(move |ctx, args: &mut Args| handler(ctx, args.take_all()).into_return())
+}
+
 /// Builds [`SharedStates`]: POE's states given once for many sessions (as
 /// POE's `package_states` share one package's subs).
 pub struct StateTable<H> {
@@ -311,10 +305,7 @@ impl<H: 'static> StateTable<H> {
         F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
         R: HandlerReturn,
     {
-        self.states.insert(
-            name.into(),
-            shared_handler(move |ctx, args: &mut Args| handler(ctx, args.take_all()).into_return()),
-        );
+        self.states.insert(name.into(), wrap(handler));
         self
     }
 
@@ -604,51 +595,5 @@ pub(crate) mod sealed {
         fn core(&mut self) -> &mut Core;
         /// Delivers an event to the active session itself.
         fn dispatch_self(&mut self, frame: &Frame, args: &mut Args) -> Outcome;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stateless() -> impl Fn(&mut Ctx<'_, u8>, &mut Args) -> Result<Value, HandlerError> {
-        |ctx, _| {
-            *ctx.heap += 1;
-            Ok(Value::Undef)
-        }
-    }
-
-    /// A guard with nothing in it but a `Drop`: zero-sized, yet not
-    /// stateless (dropping it does something).
-    struct Noisy;
-    impl Drop for Noisy {
-        fn drop(&mut self) {}
-    }
-
-    /// Pins `shared_handler`: a closure that captures nothing is made into
-    /// a handler once and shared; one that captures something, or holds
-    /// something with a `Drop`, gets its own every time.
-    #[test]
-    fn only_stateless_closures_share_one_handler() {
-        let (a, b) = (shared_handler(stateless()), shared_handler(stateless()));
-        assert!(Rc::ptr_eq(&a, &b), "stateless: shared");
-
-        let n = 5u8;
-        let capturing = || {
-            shared_handler(move |ctx: &mut Ctx<'_, u8>, _: &mut Args| {
-                *ctx.heap += n;
-                Ok(Value::Undef)
-            })
-        };
-        assert!(!Rc::ptr_eq(&capturing(), &capturing()), "capturing: own");
-
-        let dropping = || {
-            let guard = Noisy;
-            shared_handler(move |_: &mut Ctx<'_, u8>, _: &mut Args| {
-                let _keep = &guard;
-                Ok(Value::Undef)
-            })
-        };
-        assert!(!Rc::ptr_eq(&dropping(), &dropping()), "with a Drop: own");
     }
 }
