@@ -33,10 +33,11 @@ fn value_of(r: Outcome) -> Value {
 pub(crate) fn create(
     host: &mut dyn Active,
     mut body: Box<dyn AnySession>,
+    has_start: bool,
     args: Args,
     options: Vec<(String, Value)>,
 ) -> Result<SessionId, Error> {
-    if !body.has_state("_start") {
+    if !has_start {
         log::warn!("discarding session - no '_start' state");
         return Err(Error::NoStartState);
     }

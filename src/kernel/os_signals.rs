@@ -146,6 +146,9 @@ impl OsSignals {
     }
 
     pub fn remove_session(&mut self, sid: SessionId) -> usize {
+        if self.children.is_empty() {
+            return 0;
+        }
         let mut removed = 0;
         self.children.retain(|_, watches| {
             let before = watches.len();

@@ -309,6 +309,9 @@ impl Core {
 
     /// Drops every source a stopping session owned.
     pub(crate) fn unwatch_session(&mut self, sid: SessionId) {
+        if self.handles.slab.is_empty() {
+            return;
+        }
         for h in self.handles.owned_by(sid) {
             if let Some(w) = self.handles.remove(h) {
                 if w.watching() {

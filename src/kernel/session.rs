@@ -181,6 +181,9 @@ impl<H: 'static> Session<H> {
     ///
     /// [`Kernel`]: crate::Kernel
     pub fn create<K: SessionHost + ?Sized>(self, host: &mut K) -> Result<SessionId, Error> {
+        // Asked here, where a table still being built answers without a
+        // lookup.
+        let has_start = self.has_state("_start");
         let mut own = self.own.states;
         let states = match self.shared {
             // Stateless closures only: the table every such session shares.
@@ -202,7 +205,7 @@ impl<H: 'static> Session<H> {
             states,
             last: None,
         });
-        lifecycle::create(host.active(), body, self.args, self.options)
+        lifecycle::create(host.active(), body, has_start, self.args, self.options)
     }
 }
 
@@ -347,7 +350,6 @@ pub(crate) trait AnySession {
         args: &mut Args,
         handler: &dyn Any,
     ) -> Outcome;
-    fn has_state(&self, name: &str) -> bool;
     fn heap_any(&mut self) -> &mut dyn Any;
 }
 
@@ -406,9 +408,6 @@ impl<H: 'static> AnySession for Body<H> {
             handler,
             Guard::Catch,
         )
-    }
-    fn has_state(&self, name: &str) -> bool {
-        self.states.contains_key(name)
     }
     fn heap_any(&mut self) -> &mut dyn Any {
         &mut self.heap

@@ -41,6 +41,9 @@ impl Signals {
     }
 
     pub fn remove_session(&mut self, sid: SessionId) {
+        if self.watchers.is_empty() {
+            return;
+        }
         self.watchers.retain(|_, by_session| {
             by_session.remove(&sid);
             !by_session.is_empty()
