@@ -98,6 +98,9 @@ struct Entry<H> {
 /// with the same ones at `create`. Nothing is looked up before then.
 pub(crate) struct Pending<H> {
     entries: [Option<Entry<H>>; INLINE],
+    /// The entries' words ([`entry_word`]) combined with XOR: the key of
+    /// the shared table, whatever order the handlers came in.
+    key: u64,
 }
 
 /// A shared table and what it was made from.
@@ -110,6 +113,7 @@ impl<H> Pending<H> {
     pub(crate) fn new() -> Self {
         Pending {
             entries: Default::default(),
+            key: 0,
         }
     }
 
@@ -147,6 +151,14 @@ fn name_word(name: &EventName) -> u64 {
     })
 }
 
+/// A word for one handler: its name's and its closure type's.
+fn entry_word(name: &EventName, closure: TypeId) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u64(name_word(name));
+    closure.hash(&mut h);
+    h.finish()
+}
+
 impl<H: 'static> Pending<H> {
     /// Adds the stateless closure `F`'s handler (made by `make` if it is
     /// ever needed), replacing one of the same name; gives it back if
@@ -163,13 +175,15 @@ impl<H: 'static> Pending<H> {
             .flatten()
             .find(|e| same_name(&e.name, &name))
         {
+            self.key ^= entry_word(&e.name, e.closure) ^ entry_word(&e.name, closure);
             e.closure = closure;
             e.make = make;
             return Ok(());
         }
         match self.entries.iter_mut().find(|e| e.is_none()) {
             Some(free) => {
-                *free = Some(Entry {
+                self.key ^= entry_word(&name, closure);
+                free.get_or_insert(Entry {
                     name,
                     closure,
                     make,
@@ -190,14 +204,8 @@ impl<H: 'static> Pending<H> {
     /// The shared table holding exactly these handlers: the one made for
     /// an earlier session with the same names and closures, or a new one.
     pub(crate) fn into_shared(mut self) -> Rc<States<H>> {
-        // Order does not matter to a table: the entries' words combine
-        // with XOR, and a match is checked entry by entry.
-        let key = self.entries.iter().flatten().fold(0, |acc, e| {
-            let mut h = FxHasher::default();
-            h.write_u64(name_word(&e.name));
-            e.closure.hash(&mut h);
-            acc ^ h.finish()
-        });
+        // Keys can collide: a match is checked entry by entry.
+        let key = self.key;
         let found = TABLES
             .try_with(|tables| {
                 let tables = tables.borrow();
