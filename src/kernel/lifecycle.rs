@@ -218,9 +218,11 @@ fn free(core: &mut Core, sid: SessionId) {
 }
 
 /// POE's GC sweep: marked sessions still holding nothing are stopped, each
-/// round in reverse marking order, until no marks remain.
+/// round in reverse marking order, until no marks remain. Returns whether
+/// it stopped any.
 #[inline]
-pub(crate) fn gc_sweep(core: &mut Core) {
+pub(crate) fn gc_sweep(core: &mut Core) -> bool {
+    let mut stopped = false;
     while !core.marks.is_empty() {
         let mut round = std::mem::take(&mut core.sweeping);
         std::mem::swap(&mut round, &mut core.marks);
@@ -234,11 +236,13 @@ pub(crate) fn gc_sweep(core: &mut Core) {
             };
             if due {
                 stop_session(core, sid, SessionId::KERNEL);
+                stopped = true;
             }
         }
         round.clear();
         core.sweeping = round;
     }
+    stopped
 }
 
 /// POE's `stop()`: every session, in reverse breadth-first order from the

@@ -325,8 +325,9 @@ impl Kernel {
             // signal to look at, no stop requested and sessions left, the
             // next timeslice would go straight to its batch (its other
             // steps are the ones tested here), so it goes there now.
+            // (What handlers released was drained at the end of the
+            // batch before: nothing runs in between.)
             while self.next_batch_is_posts_only() {
-                self.core.drain_released();
                 self.dispatch_batch();
                 self.check_fatal()?;
             }
@@ -463,7 +464,11 @@ impl Kernel {
             }
         }
         core.drain_released();
-        gc_sweep(core);
+        if gc_sweep(core) {
+            // What the stopped sessions released, before anything else
+            // runs (the next batch may follow at once: see `run`).
+            core.drain_released();
+        }
     }
 
     fn handle_stop_request(&mut self) {
