@@ -286,12 +286,16 @@ impl Core {
         self.queue.push_post(self.now, ev);
     }
 
-    /// [`enqueue`](Self::enqueue) for a destination not yet known to
-    /// exist: [`Error::NoSuchSession`] (and nothing queued) if it does not;
-    /// the kernel itself is accepted, as POE accepts posts to it.
+    /// Takes the counts of a post to a destination not yet known to exist
+    /// (to be queued with [`queue.push_post`](Queue::push_post) at once):
+    /// [`Error::NoSuchSession`] (and nothing counted) if it does not; the
+    /// kernel itself is accepted, as POE accepts posts to it. Checked
+    /// before the event is built, so that the event is built where the
+    /// queue keeps it: built first, it had to wait on the stack across the
+    /// check and was then copied in (a 176-byte copy, read in pieces that
+    /// did not match the stores that had just built it, twice per post).
     #[inline(always)]
-    pub(crate) fn enqueue_checked(&mut self, ev: Event) -> Result<(), Error> {
-        let (dest, source) = (ev.dest, ev.source);
+    pub(crate) fn count_post(&mut self, dest: SessionId, source: SessionId) -> Result<(), Error> {
         match self.entry_mut(dest) {
             Some(e) => e.events_to += 1,
             None if dest.is_kernel() => {}
@@ -302,7 +306,6 @@ impl Core {
                 e.events_from += 1;
             }
         }
-        self.queue.push_post(self.now, ev);
         Ok(())
     }
 

@@ -366,14 +366,20 @@ impl KernelHandle<'_> {
             Target::Id(sid) => sid,
             target => self.core.resolve(target)?,
         };
-        self.core.enqueue_checked(Event {
-            dest,
-            source: self.frame.session,
-            name: event.into(),
-            args,
-            kind: Kind::Post,
-            caller_state: self.frame.active_event.clone(),
-        })
+        let source = self.frame.session;
+        self.core.count_post(dest, source)?;
+        self.core.queue.push_post(
+            self.core.now,
+            Event {
+                dest,
+                source,
+                name: event.into(),
+                args,
+                kind: Kind::Post,
+                caller_state: self.frame.active_event.clone(),
+            },
+        );
+        Ok(())
     }
 
     /// Queues `event` for this session itself (POE's `$kernel->yield`;
