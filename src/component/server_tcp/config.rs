@@ -310,7 +310,9 @@ impl<L: 'static, C: 'static> ServerTcp<L, C> {
                 if ctx.heap.shutdown {
                     return Ok(Value::Undef);
                 }
-                f(ctx, args.take_all()).into_return()
+                // (record, wheel id): two values, one of them owned, which
+                // `take_all` would only test and then move whole.
+                f(ctx, std::mem::take(args)).into_return()
             },
         ));
         self
