@@ -300,3 +300,47 @@ fn an_idle_read_watcher_does_not_spin() {
         assert!(slices < 50, "the loop spins on a writable socket");
     }
 }
+
+/// A session stopped with sources still watched releases its own and no
+/// other's: of two sessions watching a socket each, the one a TERM signal
+/// stops has its socket closed, and the other still reads its own.
+#[test]
+fn a_stopped_session_releases_only_its_own_sources() {
+    let mut kernel = Kernel::new().unwrap();
+    let log: Log = Rc::default();
+    let mut peers = Vec::new();
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let (mine, peer) = UnixStream::pair().unwrap();
+        let mine = RefCell::new(Some(mine));
+        peers.push(peer);
+        let l = log.clone();
+        let id = Session::new(Pair::default())
+            .inline_state("_start", move |ctx, _| {
+                let h = ctx.kernel.watch(mine.take().unwrap()).unwrap();
+                ctx.heap.a = Some(h);
+                ctx.kernel.select_read(h, "input", args![]).unwrap();
+            })
+            .inline_state("input", move |ctx, _| {
+                let h = ctx.heap.a.unwrap();
+                let got = read_all(ctx, h);
+                l.borrow_mut()
+                    .push(format!("{name}:{}", String::from_utf8_lossy(&got)));
+                if got.ends_with(b"bye") {
+                    ctx.kernel.select_read_remove(h).unwrap();
+                }
+            })
+            .create(&mut kernel)
+            .unwrap();
+        ids.push(id);
+    }
+    kernel.signal(ids[0], "TERM", args![]).unwrap();
+    kernel.run_one_timeslice().unwrap();
+    assert_eq!(kernel.session_count(), 1, "a stopped, b alive");
+    // a's socket was released, and so closed: its peer has no reader.
+    let lost = peers[0].write_all(b"lost").unwrap_err();
+    assert_eq!(lost.kind(), ErrorKind::BrokenPipe);
+    peers[1].write_all(b"bye").unwrap();
+    kernel.run().unwrap();
+    assert_eq!(*log.borrow(), ["b:bye"]);
+}
