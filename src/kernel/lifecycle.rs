@@ -44,6 +44,7 @@ pub(crate) fn create(
     let parent = host.active_id();
     let core = host.core();
     core.next_id += 1;
+    let has_options = !options.is_empty();
     let slot = core.sessions.vacant_entry();
     let sid = SessionId::new(core.next_id, slot.key());
     slot.insert(Entry {
@@ -53,7 +54,7 @@ pub(crate) fn create(
         body: None,
         events_to: 0,
         events_from: 0,
-        extras: (!options.is_empty()).then(|| {
+        extras: has_options.then(|| {
             Box::new(Extras {
                 options: options
                     .into_iter()
@@ -73,7 +74,7 @@ pub(crate) fn create(
     if let Some(children) = core.children_mut(parent) {
         children.insert(sid);
     }
-    if core.option_is_set(sid, "trace") {
+    if has_options && core.option_is_set(sid, "trace") {
         core.traced_sessions += 1;
     }
     log::debug!("session {sid} created by {parent}");

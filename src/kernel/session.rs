@@ -22,8 +22,9 @@ pub(crate) type Handler<H> = StateHandler<H>;
 /// A handler already made into the form a session's state table keeps:
 /// a shared closure returning the handler's outcome. It is given the
 /// event's arguments where the kernel keeps them and takes them from there
-/// (`std::mem::take`), so that they are moved once, into the program's own
-/// handler, not at every step on the way to it. Built once, it can be
+/// (`std::mem::take`, or [`Args::take_all`](crate::Args::take_all)), so
+/// that they are moved once, into the program's own handler, not at every
+/// step on the way to it. Built once, it can be
 /// registered in many tables ([`StateTable::handler_state`]) and is called
 /// directly, with no wrapper of its own (what a component does with a
 /// program's callback that is itself a state, as Server::TCP's
