@@ -344,3 +344,54 @@ fn a_stopped_session_releases_only_its_own_sources() {
     kernel.run().unwrap();
     assert_eq!(*log.borrow(), ["b:bye"]);
 }
+
+/// A session's sources are all released when it stops, also after one of
+/// them was taken back from the middle of the ones it watches: of three
+/// sockets, the second is unwatched and kept elsewhere (it stays open),
+/// and a stop closes the first and the third.
+#[test]
+fn a_stop_after_an_unwatch_releases_the_rest() {
+    let mut kernel = Kernel::new().unwrap();
+    let kept: Rc<RefCell<Option<UnixStream>>> = Rc::default();
+    let mut peers = Vec::new();
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        let (m, p) = UnixStream::pair().unwrap();
+        mine.push(m);
+        peers.push(p);
+    }
+    let mine = RefCell::new(mine);
+    let k = kept.clone();
+    let id = Session::new(Pair::default())
+        .inline_state("_start", move |ctx, _| {
+            let ids: Vec<HandleId> = mine
+                .borrow_mut()
+                .drain(..)
+                .map(|s| ctx.kernel.watch(s).unwrap())
+                .collect();
+            for h in &ids {
+                ctx.kernel.select_read(*h, "input", args![]).unwrap();
+            }
+            let second: UnixStream = ctx.kernel.unwatch(ids[1]).unwrap();
+            *k.borrow_mut() = Some(second);
+        })
+        .inline_state("input", |_, _| ())
+        .create(&mut kernel)
+        .unwrap();
+    kernel.signal(id, "TERM", args![]).unwrap();
+    kernel.run().unwrap();
+    assert_eq!(kernel.session_count(), 0);
+    for (i, peer) in peers.iter_mut().enumerate() {
+        let wrote = peer.write_all(b"x");
+        if i == 1 {
+            assert!(wrote.is_ok(), "the unwatched source stays open");
+        } else {
+            assert_eq!(
+                wrote.unwrap_err().kind(),
+                ErrorKind::BrokenPipe,
+                "source {i}"
+            );
+        }
+    }
+    assert!(kept.borrow().is_some());
+}

@@ -34,6 +34,11 @@ pub(crate) struct Entry {
     pub extras: Option<Box<Extras>>,
     /// Watched I/O handles (filled in by the I/O layer).
     pub handles: u32,
+    /// The slot of the newest I/O handle this session owns, first of a list
+    /// linked through the handles' `next_owned` ([`NO_HANDLE`]: none), so
+    /// that stopping a session finds its own handles without a scan of
+    /// every handle, and at no memory cost per handle or session.
+    pub first_handle: u32,
     /// Child pids this session awaits (`sig_child`).
     pub child_pids: u32,
     /// Timers of this session (POE's `alarm(name)`, `alarm_remove_all`).
@@ -48,6 +53,9 @@ pub(crate) struct Entry {
     /// `_garbage_collect` event); counted in `events_to`.
     pub held: bool,
 }
+
+/// The end of a session's list of handles (see [`Entry::first_handle`]).
+pub(crate) const NO_HANDLE: u32 = u32::MAX;
 
 /// What few sessions have, kept out of line: a session with none of it
 /// (most of a server's connection sessions) spends one word on all three,
@@ -362,7 +370,7 @@ impl Core {
 /// Session `sid`'s live entry in the slab (the whole id is checked, so a
 /// stale id never reaches a newer session in a reused slot).
 #[inline]
-fn entry_in(sessions: &mut Slab<Entry>, sid: SessionId) -> Option<&mut Entry> {
+pub(crate) fn entry_in(sessions: &mut Slab<Entry>, sid: SessionId) -> Option<&mut Entry> {
     if sid.is_kernel() {
         return None;
     }

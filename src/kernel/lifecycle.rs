@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::core::{Core, Entry, Extras};
+use super::core::{Core, Entry, Extras, NO_HANDLE};
 use super::ctx::{Ctx, Frame};
 use super::dispatch::deliver;
 use super::options::{normalise, truthy};
@@ -64,6 +64,7 @@ pub(crate) fn create(
             })
         }),
         handles: 0,
+        first_handle: NO_HANDLE,
         child_pids: 0,
         alarms: SessionAlarms::default(),
         marked: false,
@@ -177,6 +178,8 @@ fn free(core: &mut Core, sid: SessionId) {
     if !core.exists(sid) {
         return;
     }
+    // Its handles first, while its record still lists them.
+    core.unwatch_session(sid);
     let entry = core.sessions.remove(sid.key());
     // Children go to the grandparent.
     let parent = entry.parent;
@@ -199,7 +202,6 @@ fn free(core: &mut Core, sid: SessionId) {
     }
     core.signals.remove_session(sid);
     core.os.remove_session(sid);
-    core.unwatch_session(sid);
     if entry.held {
         // Its hold stays queued, counted as gone, and is passed over.
         core.queue.hold_abandoned();

@@ -18,7 +18,6 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::rc::Rc;
@@ -27,10 +26,9 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
-use super::core::Core;
+use super::core::{entry_in, Core, NO_HANDLE};
 use super::ctx::{Ctx, Frame, KernelHandle};
 use super::dispatch::{deliver, deliver_direct};
-use super::fxhash::FxBuild;
 use super::queue::{Event, Kind};
 use super::session::Handler;
 use super::stateless::shared_handler;
@@ -130,6 +128,8 @@ struct Watched {
     /// (mio's `is_read_closed` / `is_error`): final once seen. Until then a
     /// short read proves an edge source drained ([`KernelHandle::input_closed`]).
     input_closed: bool,
+    /// The slot of the owner's next older handle ([`NO_HANDLE`]: none).
+    next_owned: u32,
 }
 
 impl Watched {
@@ -189,10 +189,6 @@ pub(crate) type IoRequests = Rc<RefCell<Vec<IoRequest>>>;
 /// The kernel's table of watched sources.
 pub(crate) struct Handles {
     slab: Slab<Watched>,
-    /// Each session's handles, so that stopping a session finds its own
-    /// without a scan of every handle (a server with thousands of open
-    /// connections stops one per disconnect).
-    by_owner: HashMap<SessionId, Vec<HandleId>, FxBuild>,
     next_generation: u32,
     registry: Registry,
     pub(crate) requests: IoRequests,
@@ -222,7 +218,6 @@ impl Handles {
     pub fn new(registry: Registry) -> Self {
         Handles {
             slab: Slab::new(),
-            by_owner: HashMap::default(),
             next_generation: 0,
             registry,
             requests: IoRequests::default(),
@@ -276,36 +271,61 @@ impl Handles {
 
     /// Removes a watched source, deregistering it; returns it with whether
     /// it was watching.
-    /// Adds a handle, owned by `owner`.
-    fn insert(&mut self, w: Watched) -> HandleId {
-        let owner = w.owner;
-        let entry = self.slab.vacant_entry();
-        let h = HandleId::new(entry.key(), w.generation);
-        entry.insert(w);
-        self.by_owner.entry(owner).or_default().push(h);
-        h
-    }
-
     fn remove(&mut self, h: HandleId) -> Option<Watched> {
         self.get_mut(h)?;
         let mut w = self.slab.remove(h.key());
-        if let Some(owned) = self.by_owner.get_mut(&w.owner) {
-            if let Some(i) = owned.iter().position(|o| *o == h) {
-                owned.swap_remove(i);
-            }
-            if owned.is_empty() {
-                self.by_owner.remove(&w.owner);
-            }
-        }
         if w.registered.is_some() {
             let _ = self.registry.deregister(w.source.source());
         }
         Some(w)
     }
+}
 
-    /// The handles owned by `sid`.
+impl Core {
+    /// Adds a handle owned by `owner`, first in its list.
+    fn insert_handle(&mut self, mut w: Watched) -> HandleId {
+        let owner = w.owner;
+        let entry = entry_in(&mut self.sessions, owner);
+        w.next_owned = entry.as_ref().map_or(NO_HANDLE, |e| e.first_handle);
+        let slot = self.handles.slab.vacant_entry();
+        let h = HandleId::new(slot.key(), w.generation);
+        slot.insert(w);
+        if let Some(e) = entry_in(&mut self.sessions, owner) {
+            e.first_handle = h.key() as u32;
+        }
+        h
+    }
+
+    /// Removes a handle, and takes it off its owner's list.
+    fn remove_handle(&mut self, h: HandleId) -> Option<Watched> {
+        let w = self.handles.remove(h)?;
+        let key = h.key() as u32;
+        if let Some(e) = entry_in(&mut self.sessions, w.owner) {
+            if e.first_handle == key {
+                e.first_handle = w.next_owned;
+            } else {
+                let mut at = e.first_handle;
+                while let Some(prev) = self.handles.slab.get_mut(at as usize) {
+                    if prev.next_owned == key {
+                        prev.next_owned = w.next_owned;
+                        break;
+                    }
+                    at = prev.next_owned;
+                }
+            }
+        }
+        Some(w)
+    }
+
+    /// The handles owned by `sid`, newest first.
     fn owned_by(&self, sid: SessionId) -> Vec<HandleId> {
-        self.by_owner.get(&sid).cloned().unwrap_or_default()
+        let mut owned = Vec::new();
+        let mut at = self.entry(sid).map_or(NO_HANDLE, |e| e.first_handle);
+        while let Some(w) = self.handles.slab.get(at as usize) {
+            owned.push(HandleId::new(at as usize, w.generation));
+            at = w.next_owned;
+        }
+        owned
     }
 }
 
@@ -330,8 +350,8 @@ impl Core {
 
     /// Drops every source a stopping session owned.
     pub(crate) fn unwatch_session(&mut self, sid: SessionId) {
-        for h in self.handles.owned_by(sid) {
-            if let Some(w) = self.handles.remove(h) {
+        for h in self.owned_by(sid) {
+            if let Some(w) = self.remove_handle(h) {
                 if w.watching() {
                     self.handle_total -= 1;
                 }
@@ -378,7 +398,7 @@ impl Core {
                     }
                 }
                 IoRequest::Release(h) => {
-                    if let Some(w) = self.handles.remove(h) {
+                    if let Some(w) = self.remove_handle(h) {
                         self.handle_count_change(w.owner, w.watching(), false);
                     }
                 }
@@ -659,7 +679,7 @@ impl KernelHandle<'_> {
         let handles = &mut self.core.handles;
         handles.next_generation = handles.next_generation.wrapping_add(1);
         let generation = handles.next_generation;
-        handles.insert(Watched {
+        self.core.insert_handle(Watched {
             generation,
             owner: self.frame.session,
             source: Box::new(source),
@@ -669,6 +689,7 @@ impl KernelHandle<'_> {
             write_armed: true,
             registered: None,
             input_closed: false,
+            next_owned: NO_HANDLE,
         })
     }
 
@@ -745,7 +766,7 @@ impl KernelHandle<'_> {
                 "unwatch: the source has another type",
             ));
         }
-        let w = self.core.handles.remove(h).ok_or(Error::NoSuchHandle)?;
+        let w = self.core.remove_handle(h).ok_or(Error::NoSuchHandle)?;
         self.core.handle_count_change(w.owner, w.watching(), false);
         let any = w.source.into_any();
         Ok(*any
