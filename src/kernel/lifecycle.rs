@@ -175,11 +175,13 @@ pub(crate) fn stop_session(core: &mut Core, sid: SessionId, sender: SessionId) {
 
 /// Removes a stopped session and everything it held (SPEC §3.5 step 4).
 fn free(core: &mut Core, sid: SessionId) {
-    if !core.exists(sid) {
+    let Some(entry) = core.entry(sid) else {
         return;
-    }
+    };
     // Its handles first, while its record still lists them.
-    core.unwatch_session(sid);
+    if entry.first_handle != NO_HANDLE {
+        core.unwatch_session(sid);
+    }
     let entry = core.sessions.remove(sid.key());
     // Children go to the grandparent.
     let parent = entry.parent;
