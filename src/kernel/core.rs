@@ -37,7 +37,8 @@ pub(crate) struct Entry {
     /// The slot of the newest I/O handle this session owns, first of a list
     /// linked through the handles' `next_owned` ([`NO_HANDLE`]: none), so
     /// that stopping a session finds its own handles without a scan of
-    /// every handle, and at no memory cost per handle or session.
+    /// every handle (this field fits the record's padding; a handle's
+    /// record grows by 8 bytes).
     pub first_handle: u32,
     /// Child pids this session awaits (`sig_child`).
     pub child_pids: u32,
