@@ -227,6 +227,16 @@ fn free(core: &mut Core, sid: SessionId) {
 /// it stopped any.
 #[inline]
 pub(crate) fn gc_sweep(core: &mut Core) -> bool {
+    // One mark of a session that something holds again (a yield loop marks
+    // its session at every release and posts again before the sweep): no
+    // round to set up.
+    if let [sid] = core.marks[..] {
+        if let Some(e) = core.entry_mut(sid).filter(|e| e.refcount() != 0) {
+            e.marked = false;
+            core.marks.clear();
+            return false;
+        }
+    }
     let mut stopped = false;
     while !core.marks.is_empty() {
         let mut round = std::mem::take(&mut core.sweeping);
