@@ -284,13 +284,12 @@ impl Handles {
 impl Core {
     /// Adds a handle owned by `owner`, first in its list.
     fn insert_handle(&mut self, mut w: Watched) -> HandleId {
-        let owner = w.owner;
-        let entry = entry_in(&mut self.sessions, owner);
+        let entry = entry_in(&mut self.sessions, w.owner);
         w.next_owned = entry.as_ref().map_or(NO_HANDLE, |e| e.first_handle);
         let slot = self.handles.slab.vacant_entry();
         let h = HandleId::new(slot.key(), w.generation);
         slot.insert(w);
-        if let Some(e) = entry_in(&mut self.sessions, owner) {
+        if let Some(e) = entry {
             e.first_handle = h.key() as u32;
         }
         h
