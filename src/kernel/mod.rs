@@ -27,6 +27,7 @@ mod signals;
 mod stateless;
 mod stream;
 mod target;
+mod timer_heap;
 mod timers;
 mod value;
 

@@ -3,23 +3,25 @@
 //! POE keeps posts and timers in one priority queue: a post's priority is the
 //! time it was posted, a timer's is its due time, and equal priorities keep
 //! insertion order. Here posts live in a `VecDeque` (their stamps only grow)
-//! and timers in a binary heap of `(due, seq)` keys; the head of the queue is
-//! whichever of the two heads is smaller. The order is the same as one merged
-//! queue, but a post costs O(1) and a timer O(log n).
+//! and timers in a heap (`timer_heap`); the head of the queue is whichever of
+//! the two heads is smaller. The order is the same as one merged queue, but a
+//! post costs O(1) and a timer O(log n).
 //!
 //! A timer's record stays in one slot of a slab from set to fire; the heap
-//! holds only its key and slot (24 bytes), so ordering a million timers moves
-//! small entries, not events. Removing or moving a timer leaves its old heap
-//! entry behind, recognised as stale because the slot no longer holds that
-//! key (sequence numbers are never reused): stale entries are dropped when
-//! they reach the top, and the heap is rebuilt when they outnumber the live
-//! ones, so re-arming the same timeout on every input stays O(log n) with
-//! bounded memory.
+//! holds only its due time, its tie (its place among equal due times) and
+//! its slot, 16 bytes, so ordering a million timers moves small entries, not
+//! events. Removing or moving a timer leaves its old heap entry behind,
+//! recognised as stale because the slot no longer holds that tie (ties are
+//! unique among the heap's entries): stale entries are dropped when they
+//! reach the top, and the heap is rebuilt when they outnumber the live ones,
+//! so re-arming the same timeout on every input stays O(log n) with bounded
+//! memory.
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use slab::Slab;
 
+use super::timer_heap::{Entry, TimerHeap};
 use super::{Args, EventName, SessionId};
 
 /// A timer's id, as returned by `delay_set` (POE's alarm id).
@@ -154,81 +156,26 @@ pub(crate) struct Timer {
     pub wall: f64,
 }
 
-/// A timer in its slot, with its current position in the queue.
+/// A timer in its slot, with its current position in the queue and the
+/// tie of its entry in the heap.
 #[derive(Debug)]
 struct Slot {
     key: Key,
+    tie: u32,
     timer: Timer,
 }
 
 /// Heap entries that may be stale before the heap is rebuilt, at least.
 const STALE_SLACK: usize = 1024;
 
-/// A timer's place in the heap: its key and slot, ordered so that the
-/// earliest key is the greatest (the top of std's max-heap). Keys are
-/// unique, so the slot never decides; comparing the two key fields by hand
-/// costs a third of what a derived `Reverse<((i64, u64), usize)>` did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Entry {
-    due: i64,
-    seq: u64,
-    slot: usize,
-}
-
-impl Entry {
-    fn new((due, seq): Key, slot: usize) -> Self {
-        Entry { due, seq, slot }
-    }
-    fn key(&self) -> Key {
-        (self.due, self.seq)
-    }
-}
-
-impl Entry {
-    /// The key as one unsigned number with the same order: the due time's
-    /// sign bit flipped, then the sequence number.
-    #[inline]
-    fn rank(&self) -> u128 {
-        (u128::from(self.due as u64 ^ (1 << 63)) << 64) | u128::from(self.seq)
-    }
-}
-
-impl Ord for Entry {
-    #[inline]
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.rank().cmp(&self.rank())
-    }
-}
-
-impl PartialOrd for Entry {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-    #[inline]
-    fn le(&self, other: &Self) -> bool {
-        other.rank() <= self.rank()
-    }
-    #[inline]
-    fn lt(&self, other: &Self) -> bool {
-        other.rank() < self.rank()
-    }
-    #[inline]
-    fn ge(&self, other: &Self) -> bool {
-        other.rank() >= self.rank()
-    }
-    #[inline]
-    fn gt(&self, other: &Self) -> bool {
-        other.rank() > self.rank()
-    }
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     posts: VecDeque<(Key, Event)>,
     /// Timer order, earliest on top. The top entry is always live (see
     /// [`settle`](Self::settle)).
-    order: BinaryHeap<Entry>,
+    order: TimerHeap,
+    /// The next entry's tie (see [`next_tie`](Self::next_tie)).
+    next_tie: u32,
     /// The queued timers.
     slots: Slab<Slot>,
     /// Entries of `order` whose timer was removed or moved since.
@@ -279,18 +226,21 @@ impl Queue {
 
     #[inline]
     pub fn push_timer(&mut self, due: i64, wall: f64, ev: Event) -> AlarmId {
+        let tie = self.next_tie();
         let seq = self.next_seq();
-        let mut ev = ev;
-        ev.kind = match ev.kind {
+        let kind = match ev.kind {
             Kind::StateTimer(_) => Kind::StateTimer(seq),
             _ => Kind::Timer(seq),
         };
-        let key = (due, seq);
         let slot = self.slots.insert(Slot {
-            key,
-            timer: Timer { ev, wall },
+            key: (due, seq),
+            tie,
+            timer: Timer {
+                ev: Event { kind, ..ev },
+                wall,
+            },
         });
-        let entry = Entry::new(key, slot);
+        let entry = Entry::new(due, tie, slot);
         let top_stale = self
             .order
             .peek()
@@ -298,8 +248,7 @@ impl Queue {
         // The top's timer is gone (typically just removed, to be set
         // again): the new entry takes its place, which costs a sift down
         // that usually stops at once, not a pop and a push.
-        let replaced = top_stale && self.order.peek_mut().map(|mut top| *top = entry).is_some();
-        if replaced {
+        if top_stale && self.order.replace_top(entry) {
             self.stale -= 1;
         } else {
             self.order.push(entry);
@@ -323,10 +272,53 @@ impl Queue {
             .map(|(slot, _)| slot)
     }
 
-    /// Whether a heap entry is still its timer's (not removed or moved).
+    /// The tie for a new heap entry. Ties order timers with the same due
+    /// time as they were set or moved, as their sequence numbers do, in 32
+    /// bits (so that an entry is 16 bytes: see `timer_heap`); before the
+    /// counter wraps, the timers are renumbered from 0 in queue order.
+    #[inline]
+    fn next_tie(&mut self) -> u32 {
+        if self.next_tie == u32::MAX {
+            self.renumber();
+        }
+        let tie = self.next_tie;
+        self.next_tie += 1;
+        tie
+    }
+
+    /// Gives the queued timers ties 0, 1, ... in queue order and rebuilds
+    /// the heap from them, stale entries dropped: ties are again unique
+    /// and in the order of the timers' keys.
+    #[cold]
+    #[inline(never)]
+    fn renumber(&mut self) {
+        let mut live: Vec<(Key, usize)> = self.slots.iter().map(|(i, s)| (s.key, i)).collect();
+        live.sort_unstable();
+        for (tie, &(_, slot)) in live.iter().enumerate() {
+            self.slots[slot].tie = tie as u32;
+        }
+        self.order.rebuild(
+            live.iter()
+                .enumerate()
+                .map(|(tie, &((due, _), slot))| Entry::new(due, tie as u32, slot)),
+        );
+        self.stale = 0;
+        self.next_tie = live.len() as u32;
+    }
+
+    /// Whether a heap entry is still its timer's (not removed or moved):
+    /// ties are unique among the heap's entries, and a slot keeps the tie
+    /// of its timer's current entry.
     #[inline]
     fn live(slots: &Slab<Slot>, e: &Entry) -> bool {
-        slots.get(e.slot).is_some_and(|s| s.key == e.key())
+        slots.get(e.slot()).is_some_and(|s| s.tie == e.tie())
+    }
+
+    /// The key of the heap's top entry, which must be live.
+    #[inline]
+    fn top_key(&self) -> Option<Key> {
+        let top = self.order.peek()?;
+        self.slots.get(top.slot()).map(|s| s.key)
     }
 
     /// Drops stale entries off the top of the heap, so that its top is a
@@ -350,11 +342,11 @@ impl Queue {
             self.order.clear();
             self.stale = 0;
         } else if self.stale > STALE_SLACK && self.stale > self.slots.len() {
-            self.order = self
-                .slots
-                .iter()
-                .map(|(slot, s)| Entry::new(s.key, slot))
-                .collect();
+            self.order.rebuild(
+                self.slots
+                    .iter()
+                    .map(|(slot, s)| Entry::new(s.key.0, s.tie, slot)),
+            );
             self.stale = 0;
         }
     }
@@ -366,12 +358,14 @@ impl Queue {
             return false;
         };
         let seq = self.next_seq();
+        let tie = self.next_tie();
         let Some(s) = self.slots.get_mut(slot) else {
             return false;
         };
         s.timer.wall = wall;
         s.key = (due, seq);
-        self.order.push(Entry::new((due, seq), slot));
+        s.tie = tie;
+        self.order.push(Entry::new(due, tie, slot));
         self.stale += 1;
         self.bound_stale();
         true
@@ -388,7 +382,7 @@ impl Queue {
     /// it; the kernel's loop uses [`head`](Self::head), which settles).
     fn first_timer(&self) -> Option<Key> {
         match self.order.peek() {
-            Some(top) if Self::live(&self.slots, top) => Some(top.key()),
+            Some(top) if Self::live(&self.slots, top) => self.top_key(),
             Some(_) => self.slots.iter().map(|(_, s)| s.key).min(),
             None => None,
         }
@@ -403,7 +397,7 @@ impl Queue {
     /// heap first, so it never scans.
     pub fn next_timer_settled(&mut self) -> Option<i64> {
         self.settle();
-        self.order.peek().map(|e| e.due)
+        self.order.peek().map(|e| e.due())
     }
 
     #[inline]
@@ -472,7 +466,7 @@ impl Queue {
     pub fn head(&mut self) -> Option<Key> {
         self.settle();
         let p = self.first_post().map(|(k, _)| k);
-        let t = self.order.peek().map(Entry::key);
+        let t = self.top_key();
         match (p, t) {
             (Some(p), Some(t)) => Some(p.min(t)),
             (p, t) => p.or(t),
@@ -494,7 +488,7 @@ impl Queue {
         }
         self.settle();
         let p = self.first_post();
-        let t = self.order.peek().map(Entry::key);
+        let t = self.top_key();
         match (p, t) {
             (Some((p, due)), Some(t)) if p < t => (p < limit).then_some(due),
             (_, Some(t)) => (t < limit).then_some(Due::Timer),
@@ -513,7 +507,17 @@ impl Queue {
     #[inline]
     pub fn pop_timer(&mut self) -> Option<Event> {
         let top = self.order.pop()?;
-        Some(self.slots.remove(top.slot).timer.ev)
+        if let Some(next) = self.order.peek() {
+            // The next timer's record is read now, so that its miss (timers
+            // fire far from where they were set) is under way while this
+            // one is dispatched.
+            std::hint::black_box(
+                self.slots
+                    .get(next.slot())
+                    .map(|s| (s.tie, s.timer.ev.dest, s.timer.ev.kind)),
+            );
+        }
+        Some(self.slots.remove(top.slot()).timer.ev)
     }
 
     /// Pops the head if it sorts before `limit` (what the kernel's loop
@@ -620,7 +624,49 @@ mod tests {
     /// removals; stale heap entries stay bounded.
     #[test]
     fn timers_fire_in_key_order_through_moves_and_removals() {
-        let mut q = Queue::default();
+        fire_in_key_order_from_tie(0);
+    }
+
+    /// The same with the 32-bit tie counter starting just before it wraps:
+    /// the timers are renumbered on the way (without it the counter
+    /// overflows), and order holds through stale entries and moves.
+    #[test]
+    fn timers_keep_their_order_when_the_ties_are_renumbered() {
+        let tie = fire_in_key_order_from_tie(u32::MAX - 3_000);
+        assert!(tie < 10_000, "the ties were renumbered from 0");
+    }
+
+    /// Timers due at the same time fire in the order they were set (POE's
+    /// order for equal priorities) when the tie counter wraps among them;
+    /// a removed timer's stale entry does not survive the renumbering.
+    #[test]
+    fn equal_due_times_keep_their_order_across_a_renumbering() {
+        let mut q = Queue {
+            next_tie: u32::MAX - 3,
+            ..Queue::default()
+        };
+        let mut ids: Vec<AlarmId> = (0..8)
+            .map(|_| q.push_timer(100, 0.0, timer_event()))
+            .collect();
+        assert_eq!(q.next_tie, 8, "the counter was renumbered");
+        let gone = ids.remove(2);
+        assert!(q.remove_alarm(gone).is_some());
+        let moved = ids.remove(3);
+        assert!(q.move_alarm(moved, 100, 0.0), "moved after its equals");
+        ids.push(moved);
+        let fired: Vec<u64> = std::iter::from_fn(|| q.pop_before((i64::MAX, u64::MAX)))
+            .map(|ev| ev.kind.alarm().unwrap())
+            .collect();
+        assert_eq!(fired, ids.iter().map(AlarmId::id).collect::<Vec<_>>());
+    }
+
+    /// Random sets, moves, removals and fires against a model; returns the
+    /// tie counter at the end.
+    fn fire_in_key_order_from_tie(first_tie: u32) -> u32 {
+        let mut q = Queue {
+            next_tie: first_tie,
+            ..Queue::default()
+        };
         let mut model: BTreeMap<Key, AlarmId> = BTreeMap::new();
         let mut ids: Vec<AlarmId> = Vec::new();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -684,6 +730,7 @@ mod tests {
             assert_eq!(ev.kind.alarm(), Some(id.id()));
         }
         assert!(model.is_empty());
+        q.next_tie
     }
 
     /// Re-arming a timer 100,000 times keeps the heap small, whether the
