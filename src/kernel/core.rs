@@ -71,17 +71,22 @@ pub(crate) struct Extras {
 }
 
 impl Entry {
-    /// POE's session reference count: one per kind of holder.
-    pub fn refcount(&self) -> usize {
-        (self.events_to > 0) as usize
-            + (self.events_from > 0) as usize
-            + self.children.len()
-            + self
+    /// Whether anything holds the session: POE's session reference count
+    /// (one per kind of holder: events to it, events from it, handles,
+    /// child processes, children, aliases, extra references) is not 0. The
+    /// holders are tested one by one, stopping at the first, since the GC
+    /// asks after every event and never needs the count itself.
+    #[inline]
+    pub fn is_held(&self) -> bool {
+        self.events_to > 0
+            || self.events_from > 0
+            || self.handles > 0
+            || self.child_pids > 0
+            || !self.children.is_empty()
+            || self
                 .extras
                 .as_ref()
-                .map_or(0, |x| x.aliases.len() + x.extrefs.len())
-            + self.handles as usize
-            + self.child_pids as usize
+                .is_some_and(|x| !x.aliases.is_empty() || !x.extrefs.is_empty())
     }
 
     pub fn aliases(&self) -> &[String] {
@@ -255,7 +260,7 @@ impl Core {
     #[inline]
     pub(crate) fn maybe_mark(&mut self, sid: SessionId) {
         if let Some(e) = self.entry_mut(sid) {
-            if e.refcount() == 0 && !e.stopping {
+            if !e.is_held() && !e.stopping {
                 e.marked = true;
                 self.marks.push(sid);
             }

@@ -231,7 +231,7 @@ pub(crate) fn gc_sweep(core: &mut Core) -> bool {
     // its session at every release and posts again before the sweep): no
     // round to set up.
     if let [sid] = core.marks[..] {
-        if let Some(e) = core.entry_mut(sid).filter(|e| e.refcount() != 0) {
+        if let Some(e) = core.entry_mut(sid).filter(|e| e.is_held()) {
             e.marked = false;
             core.marks.clear();
             return false;
@@ -245,7 +245,7 @@ pub(crate) fn gc_sweep(core: &mut Core) -> bool {
             let due = match core.entry_mut(sid) {
                 Some(e) if e.marked => {
                     e.marked = false;
-                    e.refcount() == 0
+                    !e.is_held()
                 }
                 _ => false,
             };
