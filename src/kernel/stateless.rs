@@ -130,13 +130,13 @@ impl<H> Pending<H> {
     }
 }
 
-/// Whether two names are the same, telling static names apart by address
-/// and length first.
+/// Whether two names are the same: lengths first (most names differ
+/// there), then the same text in the same place (a static name, or a
+/// shared one, met again), and only then the text itself.
+#[inline]
 fn same_name(a: &EventName, b: &EventName) -> bool {
-    match (a.static_key(), b.static_key()) {
-        (Some(x), Some(y)) if x == y => true,
-        _ => a.as_str() == b.as_str(),
-    }
+    let (a, b) = (a.as_str(), b.as_str());
+    a.len() == b.len() && (std::ptr::eq(a, b) || a == b)
 }
 
 /// A word for a name: a static name's address and length, else a hash of
