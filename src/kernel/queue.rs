@@ -486,6 +486,14 @@ impl Queue {
                 _ => None,
             };
         }
+        self.merged_due_before(limit)
+    }
+
+    /// [`due_before`](Self::due_before) with timers or holds queued: the
+    /// three heads merged. Out of line, so that the posts-only loop stays
+    /// small.
+    #[inline(never)]
+    fn merged_due_before(&mut self, limit: Key) -> Option<Due> {
         self.settle();
         let p = self.first_post();
         let t = self.top_key();
