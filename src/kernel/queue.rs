@@ -244,7 +244,7 @@ impl Queue {
         let top_stale = self
             .order
             .peek()
-            .is_some_and(|top| !Self::live(&self.slots, top));
+            .is_some_and(|top| Self::live_key(&self.slots, top).is_none());
         // The top's timer is gone (typically just removed, to be set
         // again): the new entry takes its place, which costs a sift down
         // that usually stops at once, not a pop and a push.
@@ -306,33 +306,31 @@ impl Queue {
         self.next_tie = live.len() as u32;
     }
 
-    /// Whether a heap entry is still its timer's (not removed or moved):
-    /// ties are unique among the heap's entries, and a slot keeps the tie
-    /// of its timer's current entry.
+    /// The key of a heap entry's timer, if the entry is still its timer's
+    /// (not removed or moved): ties are unique among the heap's entries,
+    /// and a slot keeps the tie of its timer's current entry.
     #[inline]
-    fn live(slots: &Slab<Slot>, e: &Entry) -> bool {
-        slots.get(e.slot()).is_some_and(|s| s.tie == e.tie())
-    }
-
-    /// The key of the heap's top entry, which must be live.
-    #[inline]
-    fn top_key(&self) -> Option<Key> {
-        let top = self.order.peek()?;
-        self.slots.get(top.slot()).map(|s| s.key)
+    fn live_key(slots: &Slab<Slot>, e: &Entry) -> Option<Key> {
+        slots
+            .get(e.slot())
+            .filter(|s| s.tie == e.tie())
+            .map(|s| s.key)
     }
 
     /// Drops stale entries off the top of the heap, so that its top is a
-    /// queued timer. Removals leave the top for this (or for the next
-    /// `push_timer`), so that re-arming a timeout does not pop the heap.
+    /// queued timer, and returns that timer's key (one look at its slot).
+    /// Removals leave the top for this (or for the next `push_timer`), so
+    /// that re-arming a timeout does not pop the heap.
     #[inline]
-    fn settle(&mut self) {
+    fn settle(&mut self) -> Option<Key> {
         while let Some(top) = self.order.peek() {
-            if Self::live(&self.slots, top) {
-                break;
+            if let Some(key) = Self::live_key(&self.slots, top) {
+                return Some(key);
             }
             self.order.pop();
             self.stale -= 1;
         }
+        None
     }
 
     /// Rebuilds the heap when stale entries outnumber live ones; empties
@@ -381,11 +379,8 @@ impl Queue {
     /// left a stale top, a scan of the timers (only `&self` callers pay
     /// it; the kernel's loop uses [`head`](Self::head), which settles).
     fn first_timer(&self) -> Option<Key> {
-        match self.order.peek() {
-            Some(top) if Self::live(&self.slots, top) => self.top_key(),
-            Some(_) => self.slots.iter().map(|(_, s)| s.key).min(),
-            None => None,
-        }
+        let top = self.order.peek()?;
+        Self::live_key(&self.slots, top).or_else(|| self.slots.iter().map(|(_, s)| s.key).min())
     }
 
     /// The due time of the earliest timer.
@@ -396,8 +391,7 @@ impl Queue {
     /// [`next_timer`](Self::next_timer) for the kernel's loop: settles the
     /// heap first, so it never scans.
     pub fn next_timer_settled(&mut self) -> Option<i64> {
-        self.settle();
-        self.order.peek().map(|e| e.due())
+        self.settle().map(|(due, _)| due)
     }
 
     #[inline]
@@ -464,9 +458,8 @@ impl Queue {
 
     /// The key of the head item.
     pub fn head(&mut self) -> Option<Key> {
-        self.settle();
+        let t = self.settle();
         let p = self.first_post().map(|(k, _)| k);
-        let t = self.top_key();
         match (p, t) {
             (Some(p), Some(t)) => Some(p.min(t)),
             (p, t) => p.or(t),
@@ -494,9 +487,8 @@ impl Queue {
     /// small.
     #[inline(never)]
     fn merged_due_before(&mut self, limit: Key) -> Option<Due> {
-        self.settle();
+        let t = self.settle();
         let p = self.first_post();
-        let t = self.top_key();
         match (p, t) {
             (Some((p, due)), Some(t)) if p < t => (p < limit).then_some(due),
             (_, Some(t)) => (t < limit).then_some(Due::Timer),

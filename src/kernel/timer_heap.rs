@@ -42,7 +42,7 @@ impl Entry {
     }
 
     /// The due time, in kernel nanoseconds.
-    #[inline]
+    #[cfg(test)]
     pub fn due(&self) -> i64 {
         (self.due_bits ^ SIGN) as i64
     }
