@@ -794,3 +794,108 @@ fn a_later_handler_replaces_an_earlier_one_of_the_same_name() {
     seen.sort();
     assert_eq!(seen, vec!["second", "second stateless", "stateless won"]);
 }
+
+/// POE's GC marks a session when its count reaches 0, and sweeps the marks
+/// of a batch newest first. When one dispatch releases both its
+/// destination and its source, the destination is marked first (POE
+/// releases an event's counts before its handler runs), so the source
+/// stops first; a session that lets go of its alias in its handler is
+/// marked then. Both traces were printed by POE 1.370 for the same
+/// programs (in Perl, with `print` where these push to the log).
+#[test]
+fn gc_stops_sessions_newest_mark_first() {
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let logger = |name: &'static str| {
+        let log = log.clone();
+        move |what: &str| log.borrow_mut().push(format!("{name} {what}"))
+    };
+
+    // b's post is a's last event, and b's last hold: dispatching it
+    // releases both (POE: b start, a start, b go, a last, b stop, a stop).
+    let mut kernel = Kernel::new().unwrap();
+    let a_id: Rc<std::cell::Cell<Option<SessionId>>> = Rc::default();
+    let (b1, b2, b3) = (logger("b"), logger("b"), logger("b"));
+    let to = a_id.clone();
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            b1("start");
+            ctx.yield_("go", args![]);
+        })
+        .inline_state("go", move |ctx, _| {
+            b2("go");
+            ctx.post(to.get().unwrap(), "last", args![]).unwrap();
+        })
+        .inline_state("_stop", move |_, _| b3("stop"))
+        .create(&mut kernel)
+        .unwrap();
+    let (a1, a2, a3) = (logger("a"), logger("a"), logger("a"));
+    let a = Session::new(())
+        .inline_state("_start", move |_, _| a1("start"))
+        .inline_state("last", move |_, _| a2("last"))
+        .inline_state("_stop", move |_, _| a3("stop"))
+        .create(&mut kernel)
+        .unwrap();
+    a_id.set(Some(a));
+    kernel.run().unwrap();
+    assert_eq!(
+        *log.borrow(),
+        ["b start", "a start", "b go", "a last", "b stop", "a stop"]
+    );
+
+    // The same with aliases and a self-post in the batch (POE: a start,
+    // b start, c start, d start, a last, c bye, d x, d stop, b stop,
+    // a stop, c stop).
+    log.borrow_mut().clear();
+    let mut kernel = Kernel::new().unwrap();
+    let (a1, a2, a3) = (logger("a"), logger("a"), logger("a"));
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            ctx.alias_set("a").unwrap();
+            a1("start");
+        })
+        .inline_state("last", move |ctx, _| {
+            a2("last");
+            ctx.alias_remove("a").unwrap();
+        })
+        .inline_state("_stop", move |_, _| a3("stop"))
+        .create(&mut kernel)
+        .unwrap();
+    let (b1, b2) = (logger("b"), logger("b"));
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            b1("start");
+            ctx.post("a", "last", args![]).unwrap();
+        })
+        .inline_state("_stop", move |_, _| b2("stop"))
+        .create(&mut kernel)
+        .unwrap();
+    let (c1, c2, c3) = (logger("c"), logger("c"), logger("c"));
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            ctx.alias_set("c").unwrap();
+            c1("start");
+        })
+        .inline_state("bye", move |_, _| c2("bye"))
+        .inline_state("_stop", move |_, _| c3("stop"))
+        .create(&mut kernel)
+        .unwrap();
+    let (d1, d2, d3) = (logger("d"), logger("d"), logger("d"));
+    Session::new(())
+        .inline_state("_start", move |ctx, _| {
+            d1("start");
+            ctx.post("c", "bye", args![]).unwrap();
+            ctx.yield_("x", args![]);
+        })
+        .inline_state("x", move |_, _| d2("x"))
+        .inline_state("_stop", move |_, _| d3("stop"))
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(
+        *log.borrow(),
+        [
+            "a start", "b start", "c start", "d start", "a last", "c bye", "d x", "d stop",
+            "b stop", "a stop", "c stop"
+        ]
+    );
+}

@@ -349,6 +349,70 @@ impl Core {
         }
     }
 
+    /// [`release`](Self::release) for a post or timer about to be
+    /// dispatched, in the same look at the destination's record as taking
+    /// its body out for the handler (`None` if a handler of it is running).
+    ///
+    /// If the destination's count reaches 0, its GC mark is not pushed now:
+    /// the place it would take among the marks is returned instead, for
+    /// [`end_dispatch`](Self::end_dispatch) to mark it there after the
+    /// handler, if nothing holds it by then. A session that goes on posting
+    /// to itself (a yield loop) is then never marked only to be found held
+    /// again by the sweep, and the marks keep POE's order: the
+    /// destination's before the source's, and before any the handler makes.
+    #[inline(always)]
+    pub(crate) fn release_for_dispatch(
+        &mut self,
+        ev: &Event,
+    ) -> (Option<Box<dyn AnySession>>, Option<usize>) {
+        let mut taken = (None, None);
+        if let Some(e) = entry_in(&mut self.sessions, ev.dest) {
+            e.events_to -= 1;
+            if ev.kind.alarm().is_some() {
+                e.alarms.released();
+            }
+            if e.events_to == 0 {
+                taken.1 = Some(self.marks.len());
+            }
+            taken.0 = e.body.take();
+        }
+        if ev.source != ev.dest {
+            if let Some(e) = self.entry_mut(ev.source) {
+                e.events_from -= 1;
+                if e.events_from == 0 {
+                    self.maybe_mark(ev.source);
+                }
+            }
+        }
+        taken
+    }
+
+    /// Ends a dispatch begun by [`release_for_dispatch`](Self::release_for_dispatch):
+    /// puts the body back (unless the session stopped meanwhile) and marks
+    /// the session at `mark_at` if its count reached 0 and nothing holds it.
+    /// (A mark the handler itself made for it comes later in the marks,
+    /// and the sweep goes by a session's newest mark, as with POE's.)
+    #[inline(always)]
+    pub(crate) fn end_dispatch(
+        &mut self,
+        sid: SessionId,
+        body: Option<Box<dyn AnySession>>,
+        mark_at: Option<usize>,
+    ) {
+        if let Some(e) = entry_in(&mut self.sessions, sid) {
+            if body.is_some() {
+                e.body = body;
+            }
+            if let Some(at) = mark_at {
+                if !e.is_held() && !e.stopping {
+                    e.marked = true;
+                    let at = at.min(self.marks.len());
+                    self.marks.insert(at, sid);
+                }
+            }
+        }
+    }
+
     /// Releases the counts an event took when it was queued (POE does this
     /// when the event is dequeued, before its handler runs, or removed).
     #[inline]

@@ -102,20 +102,6 @@ fn deliver_with(
     result
 }
 
-/// [`deliver`] for an event whose handler's value nobody reads (a queued
-/// post or timer): the value is dropped where the handler left it, not
-/// returned through here (a 32-byte move per event, read in 16-byte
-/// pieces just after the handler wrote it in 8-byte ones). Failures are
-/// logged where they happen, as for `deliver`.
-#[inline]
-pub(crate) fn deliver_for_effect(core: &mut Core, sid: SessionId, frame: &Frame, args: &mut Args) {
-    let Ok(mut body) = take_body(core, sid, frame) else {
-        return;
-    };
-    body.dispatch_for_effect(core, frame, args);
-    put_back(core, sid, body);
-}
-
 /// Takes session `sid`'s body out of the slab for a dispatch.
 #[inline(always)]
 fn take_body(
@@ -156,10 +142,13 @@ fn put_back(core: &mut Core, sid: SessionId, body: Box<dyn AnySession>) {
 /// Dispatches one event taken off the queue.
 #[inline]
 pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
-    core.release(&ev);
     match ev.kind {
-        Kind::Signal => signals::dispatch(core, ev),
+        Kind::Signal => {
+            core.release(&ev);
+            signals::dispatch(core, ev)
+        }
         Kind::StateTimer(_) => {
+            core.release(&ev);
             let Event {
                 dest,
                 source,
@@ -177,8 +166,10 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
         Kind::Post | Kind::Timer(_) => {
             if ev.dest.is_kernel() {
                 // POE: a yield outside any session targets the kernel and is ignored.
+                core.release(&ev);
                 return;
             }
+            let (body, mark_at) = core.release_for_dispatch(&ev);
             // Taken apart here: a returned tuple of frame and arguments
             // cost two more 150-byte copies.
             let Event {
@@ -190,8 +181,22 @@ pub(crate) fn dispatch_queued(core: &mut Core, ev: Event) {
                 ..
             } = ev;
             let frame = queued_frame(dest, source, name, caller_state);
-            // NoHandler is logged where it happens; handler errors too.
-            deliver_for_effect(core, dest, &frame, &mut args);
+            // Nobody reads a queued event's value: the session's dispatch
+            // drops it where the handler left it. NoHandler is logged where
+            // it happens; handler errors too.
+            let body = match body {
+                Some(mut body) => {
+                    body.dispatch_for_effect(core, &frame, &mut args);
+                    Some(body)
+                }
+                None => {
+                    if core.exists(dest) {
+                        drop(reentrant(dest, &frame));
+                    }
+                    None
+                }
+            };
+            core.end_dispatch(dest, body, mark_at);
             frame.drop_names();
         }
     }
