@@ -62,6 +62,13 @@ impl EventName {
         }
     }
 
+    /// Whether the name is shared (made at run time), which dropping it
+    /// must let go of; a static name needs no drop.
+    #[inline(always)]
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self.0, Repr::Shared(_))
+    }
+
     /// The name as a string slice.
     #[inline]
     pub fn as_str(&self) -> &str {
@@ -171,6 +178,17 @@ impl fmt::Debug for EventName {
 impl fmt::Display for EventName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+impl EventName {
+    /// How many names share this one's text (`None` for a static name).
+    pub(crate) fn share_count(&self) -> Option<usize> {
+        match &self.0 {
+            Repr::Static(_) => None,
+            Repr::Shared(rc) => Some(Rc::strong_count(rc)),
+        }
     }
 }
 
