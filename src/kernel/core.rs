@@ -1,14 +1,14 @@
 //! `Core`: the kernel's tables (session slab, queue, aliases, signals) and
 //! POE's reference counting over them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use slab::Slab;
 
+use super::aliases::AliasTable;
 use super::clock::Clock;
 use super::dispatch::DispatchHook;
 use super::exceptions::Fatal;
-use super::fxhash::FxBuild;
 use super::os_signals::OsSignals;
 use super::postback::Released;
 use super::queue::{Event, Queue};
@@ -112,7 +112,7 @@ impl Entry {
 pub struct Core {
     pub(crate) sessions: Slab<Entry>,
     pub(crate) next_id: u64,
-    pub(crate) aliases: HashMap<String, SessionId, FxBuild>,
+    pub(crate) aliases: AliasTable,
     pub(crate) queue: Queue,
     /// Sessions whose refcount reached zero, in marking order.
     pub(crate) marks: Vec<SessionId>,
@@ -157,7 +157,7 @@ impl Core {
         Core {
             sessions: Slab::new(),
             next_id: 0,
-            aliases: HashMap::default(),
+            aliases: AliasTable::default(),
             queue: Queue::default(),
             marks: Vec::new(),
             sweeping: Vec::new(),
@@ -219,7 +219,6 @@ impl Core {
             Target::Name(name) => self
                 .aliases
                 .get(name)
-                .copied()
                 .or_else(|| name.parse().ok().and_then(|n| self.id_to_session(n)))
                 .ok_or_else(|| Error::NoSuchSession(name.to_owned())),
         }

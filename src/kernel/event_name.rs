@@ -112,7 +112,7 @@ impl PartialEq for EventName {
 /// are compared inline (as two overlapping words from 4 bytes on), not
 /// through a `memcmp` call, which costs more than the comparison.
 #[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
