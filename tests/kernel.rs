@@ -899,3 +899,63 @@ fn gc_stops_sessions_newest_mark_first() {
         ]
     );
 }
+
+/// Sessions sharing a handler table (built with `StateTable`, or made for
+/// closures that capture nothing) each run their own `_start` and `_stop`
+/// with the frame POE gives them (STATE, SENDER: the creator, then the
+/// kernel for the GC's stop), and a shared table without `_stop` sends it
+/// where it sends any event it has no handler for (`_default`).
+#[test]
+fn shared_tables_run_start_and_stop_for_each_session() {
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let note = |log: &Rc<RefCell<Vec<String>>>| {
+        let log = log.clone();
+        move |ctx: &mut rpoe::Ctx<'_, u32>, args: rpoe::Args| {
+            let arg = args.get::<String>(ARG0).unwrap_or_default();
+            log.borrow_mut().push(format!(
+                "{} {} from {} {arg}",
+                ctx.heap,
+                ctx.state(),
+                ctx.sender()
+            ));
+        }
+    };
+    let with_stop = rpoe::StateTable::new()
+        .inline_state("_start", note(&log))
+        .inline_state("_stop", note(&log))
+        .build();
+    let without_stop = rpoe::StateTable::new()
+        .inline_state("_start", note(&log))
+        .inline_state("_default", note(&log))
+        .build();
+    let mut kernel = Kernel::new().unwrap();
+    for (heap, table) in [(1, &with_stop), (2, &without_stop), (3, &with_stop)] {
+        Session::with_shared_states(heap, table)
+            .create(&mut kernel)
+            .unwrap();
+    }
+    // Capture-less closures: the table made for them is shared too.
+    for heap in [4u32, 5] {
+        Session::new(heap)
+            .inline_state("_start", |ctx, _| ctx.yield_("tick", args![]))
+            .inline_state("tick", |ctx, _| *ctx.heap *= 10)
+            .inline_state("_stop", |ctx, _| {
+                assert_eq!(ctx.state(), "_stop");
+                assert_eq!(*ctx.heap % 10, 0, "tick ran before _stop");
+            })
+            .create(&mut kernel)
+            .unwrap();
+    }
+    kernel.run().unwrap();
+    assert_eq!(
+        *log.borrow(),
+        [
+            "1 _start from KERNEL ",
+            "2 _start from KERNEL ",
+            "3 _start from KERNEL ",
+            "3 _stop from KERNEL ",
+            "2 _default from KERNEL _stop",
+            "1 _stop from KERNEL ",
+        ]
+    );
+}

@@ -24,7 +24,7 @@ use std::rc::Rc;
 
 use super::ctx::Ctx;
 use super::fxhash::{FxBuild, FxHasher};
-use super::session::{Handler, States};
+use super::session::{Handler, SharedTable, States};
 use super::{Args, EventName, HandlerError, Value};
 
 /// Whether closures of type `F` capture nothing: no size, nothing to drop.
@@ -106,7 +106,7 @@ pub(crate) struct Pending<H> {
 /// A shared table and what it was made from.
 struct Made<H> {
     from: Vec<(EventName, TypeId)>,
-    table: Rc<States<H>>,
+    table: Rc<SharedTable<H>>,
 }
 
 impl<H> Pending<H> {
@@ -203,7 +203,7 @@ impl<H: 'static> Pending<H> {
 
     /// The shared table holding exactly these handlers: the one made for
     /// an earlier session with the same names and closures, or a new one.
-    pub(crate) fn into_shared(mut self) -> Rc<States<H>> {
+    pub(crate) fn into_shared(mut self) -> Rc<SharedTable<H>> {
         // Keys can collide: a match is checked entry by entry.
         let key = self.key;
         let found = TABLES
@@ -229,7 +229,7 @@ impl<H: 'static> Pending<H> {
             .collect();
         let mut states = States::default();
         self.drain_into(&mut states);
-        let table = Rc::new(states);
+        let table = Rc::new(SharedTable::new(states));
         let made = Made {
             from,
             table: table.clone(),
@@ -326,7 +326,7 @@ mod tests {
         let a = pending(&["_start", "tick"]).into_shared();
         let b = pending(&["tick", "_start"]).into_shared();
         assert!(Rc::ptr_eq(&a, &b), "same names and closures");
-        assert_eq!(a.len(), 2);
+        assert_eq!(a.states().len(), 2);
         assert!(
             !Rc::ptr_eq(&a, &pending(&["_start"]).into_shared()),
             "fewer"
