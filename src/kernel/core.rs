@@ -366,23 +366,12 @@ impl Core {
     ) -> (Option<Box<dyn AnySession>>, Option<usize>) {
         let mut taken = (None, None);
         if let Some(e) = entry_in(&mut self.sessions, ev.dest) {
-            e.events_to -= 1;
-            if ev.kind.alarm().is_some() {
-                e.alarms.released();
-            }
-            if e.events_to == 0 {
+            if release_to(e, ev) {
                 taken.1 = Some(self.marks.len());
             }
             taken.0 = e.body.take();
         }
-        if ev.source != ev.dest {
-            if let Some(e) = self.entry_mut(ev.source) {
-                e.events_from -= 1;
-                if e.events_from == 0 {
-                    self.maybe_mark(ev.source);
-                }
-            }
-        }
+        self.release_from(ev);
         taken
     }
 
@@ -417,14 +406,17 @@ impl Core {
     #[inline]
     pub(crate) fn release(&mut self, ev: &Event) {
         if let Some(e) = self.entry_mut(ev.dest) {
-            e.events_to -= 1;
-            if ev.kind.alarm().is_some() {
-                e.alarms.released();
-            }
-            if e.events_to == 0 {
+            if release_to(e, ev) {
                 self.maybe_mark(ev.dest);
             }
         }
+        self.release_from(ev);
+    }
+
+    /// Releases the "events from" count an event took on its source (if
+    /// another session), marking the source if that was the last.
+    #[inline(always)]
+    fn release_from(&mut self, ev: &Event) {
         if ev.source != ev.dest {
             if let Some(e) = self.entry_mut(ev.source) {
                 e.events_from -= 1;
@@ -434,6 +426,17 @@ impl Core {
             }
         }
     }
+}
+
+/// Releases the "events to" count (and a timer's own count) an event took on
+/// its destination `e`; says whether the count reached 0.
+#[inline(always)]
+fn release_to(e: &mut Entry, ev: &Event) -> bool {
+    e.events_to -= 1;
+    if ev.kind.alarm().is_some() {
+        e.alarms.released();
+    }
+    e.events_to == 0
 }
 
 /// Session `sid`'s live entry in the slab (the whole id is checked, so a

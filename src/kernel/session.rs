@@ -236,8 +236,9 @@ enum Tables<H> {
 
 /// A handler table shared by sessions, with the handlers of the two events
 /// every session gets, `_start` and `_stop`, looked up once for all of them
-/// (each session looked each up by hashing its name: about a sixth of
-/// creating and stopping a session of capture-less closures).
+/// (each session looked each up by hashing its name: about 200 of the
+/// 2,730 instructions of creating and stopping a session of capture-less
+/// closures).
 pub(crate) struct SharedTable<H> {
     states: States<H>,
     start: Option<Handler<H>>,
