@@ -526,20 +526,23 @@ impl Kernel {
             }
         }
         self.core.os_deliver();
-        let ready: Vec<Readiness> = self
-            .events
-            .iter()
-            .filter(|e| e.token() != SIGNAL_TOKEN)
-            .map(|e| Readiness {
-                token: e.token(),
-                read: e.is_readable() || e.is_read_closed() || e.is_error(),
-                write: e.is_writable() || e.is_write_closed() || e.is_error(),
-                input_closed: e.is_read_closed() || e.is_error(),
-            })
-            .collect();
+        let mut ready = std::mem::take(&mut self.core.handles.spare_ready);
+        ready.extend(
+            self.events
+                .iter()
+                .filter(|e| e.token() != SIGNAL_TOKEN)
+                .map(|e| Readiness {
+                    token: e.token(),
+                    read: e.is_readable() || e.is_read_closed() || e.is_error(),
+                    write: e.is_writable() || e.is_write_closed() || e.is_error(),
+                    input_closed: e.is_read_closed() || e.is_error(),
+                }),
+        );
         if !ready.is_empty() || self.core.handles.has_woken() {
-            self.core.io_dispatch(ready);
+            self.core.io_dispatch(&mut ready);
         }
+        ready.clear();
+        self.core.handles.spare_ready = ready;
     }
 }
 

@@ -128,9 +128,18 @@ struct Watched {
     /// (mio's `is_read_closed` / `is_error`): final once seen. Until then a
     /// short read proves an edge source drained ([`KernelHandle::input_closed`]).
     input_closed: bool,
+    /// Directions woken for the poll being dispatched ([`WOKEN_READ`],
+    /// [`WOKEN_WRITE`]): set and cleared within one
+    /// [`io_dispatch`](Core::io_dispatch), so that merging the woken list
+    /// with the poller's report takes one look per entry.
+    woken: u8,
     /// The slot of the owner's next older handle ([`NO_HANDLE`]: none).
     next_owned: u32,
 }
+
+/// [`Watched::woken`]'s bits.
+const WOKEN_READ: u8 = 1;
+const WOKEN_WRITE: u8 = 2;
 
 impl Watched {
     fn watching(&self) -> bool {
@@ -197,6 +206,10 @@ pub(crate) struct Handles {
     spare_requests: Vec<IoRequest>,
     /// Readiness to report at the next poll whatever the OS says.
     woken: Vec<(HandleId, Dir)>,
+    /// The emptied vectors of the last poll's woken list and readiness
+    /// report, kept so that a poll does not allocate them anew.
+    spare_woken: Vec<(HandleId, Dir)>,
+    pub(crate) spare_ready: Vec<Readiness>,
 }
 
 impl fmt::Debug for Handles {
@@ -223,6 +236,8 @@ impl Handles {
             requests: IoRequests::default(),
             spare_requests: Vec::new(),
             woken: Vec::new(),
+            spare_woken: Vec::new(),
+            spare_ready: Vec::new(),
         }
     }
 
@@ -430,35 +445,60 @@ impl Core {
         true
     }
 
-    /// Calls the watchers of the sources the poll reported ready, and of
-    /// those woken by their registrations.
-    pub(crate) fn io_dispatch(&mut self, mut ready: Vec<Readiness>) {
-        for (h, dir) in std::mem::take(&mut self.handles.woken) {
-            let t = h.token();
-            let pos = ready.iter().position(|r| r.token == t);
-            let slot = match pos {
-                Some(i) => &mut ready[i],
-                None => {
-                    ready.push(Readiness {
-                        token: t,
-                        read: false,
-                        write: false,
-                        input_closed: false,
-                    });
-                    ready.last_mut().expect("just pushed")
-                }
-            };
-            match dir {
-                Dir::Read => slot.read = true,
-                Dir::Write => slot.write = true,
+    /// Adds the woken handles to the poller's report: a direction woken
+    /// for a source the poller reported too is set on its entry; other
+    /// woken sources are appended, in the order they were woken, each once.
+    /// Linear in both lists (a search of the report per woken handle was
+    /// quadratic in the busy connections).
+    fn merge_woken(&mut self, ready: &mut Vec<Readiness>) {
+        if self.handles.woken.is_empty() {
+            return;
+        }
+        let spare = std::mem::take(&mut self.handles.spare_woken);
+        let woken = std::mem::replace(&mut self.handles.woken, spare);
+        for &(h, dir) in &woken {
+            if let Some(w) = self.handles.get_mut(h) {
+                w.woken |= match dir {
+                    Dir::Read => WOKEN_READ,
+                    Dir::Write => WOKEN_WRITE,
+                };
             }
         }
-        for Readiness {
+        for r in ready.iter_mut() {
+            if let Some(w) = self.handles.get_mut(HandleId(r.token.0 as u64)) {
+                let bits = std::mem::take(&mut w.woken);
+                r.read |= bits & WOKEN_READ != 0;
+                r.write |= bits & WOKEN_WRITE != 0;
+            }
+        }
+        for &(h, _) in &woken {
+            if let Some(w) = self.handles.get_mut(h) {
+                let bits = std::mem::take(&mut w.woken);
+                if bits != 0 {
+                    ready.push(Readiness {
+                        token: h.token(),
+                        read: bits & WOKEN_READ != 0,
+                        write: bits & WOKEN_WRITE != 0,
+                        input_closed: false,
+                    });
+                }
+            }
+        }
+        let mut woken = woken;
+        woken.clear();
+        self.handles.spare_woken = woken;
+    }
+
+    /// Calls the watchers of the sources the poll reported ready, and of
+    /// those woken by their registrations.
+    pub(crate) fn io_dispatch(&mut self, ready: &mut Vec<Readiness>) {
+        self.merge_woken(ready);
+        for &Readiness {
             token,
             read: readable,
             write: writable,
             input_closed,
-        } in ready
+        } in ready.iter()
         {
             let h = HandleId(token.0 as u64);
             if input_closed {
@@ -688,6 +728,7 @@ impl KernelHandle<'_> {
             write_armed: true,
             registered: None,
             input_closed: false,
+            woken: 0,
             next_owned: NO_HANDLE,
         })
     }
