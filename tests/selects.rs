@@ -19,6 +19,11 @@ struct Pair {
     log: Log,
 }
 
+/// `n` socket pairs: the ends to watch, and their peers.
+fn pairs(n: usize) -> (Vec<UnixStream>, Vec<UnixStream>) {
+    (0..n).map(|_| UnixStream::pair().unwrap()).unzip()
+}
+
 fn read_all(ctx: &mut Ctx<Pair>, h: HandleId) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 64];
@@ -353,13 +358,7 @@ fn a_stopped_session_releases_only_its_own_sources() {
 fn a_stop_after_an_unwatch_releases_the_rest() {
     let mut kernel = Kernel::new().unwrap();
     let kept: Rc<RefCell<Option<UnixStream>>> = Rc::default();
-    let mut peers = Vec::new();
-    let mut mine = Vec::new();
-    for _ in 0..3 {
-        let (m, p) = UnixStream::pair().unwrap();
-        mine.push(m);
-        peers.push(p);
-    }
+    let (mine, mut peers) = pairs(3);
     let mine = RefCell::new(mine);
     let k = kept.clone();
     let id = Session::new(Pair::default())
@@ -407,13 +406,7 @@ fn a_stop_after_an_unwatch_releases_the_rest() {
 fn woken_sources_join_the_polls_report_once_each() {
     let mut kernel = Kernel::new().unwrap();
     let log: Log = Rc::default();
-    let mut mine = Vec::new();
-    let mut peers = Vec::new();
-    for _ in 0..3 {
-        let (m, p) = UnixStream::pair().unwrap();
-        mine.push(m);
-        peers.push(p);
-    }
+    let (mine, mut peers) = pairs(3);
     // Only the first source has input when the session starts.
     peers[0].write_all(b"x").unwrap();
     let mine = RefCell::new(mine);

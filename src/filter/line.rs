@@ -75,7 +75,7 @@ pub struct Line {
 
 /// The first CR or LF in `hay`. On x86-64 with AVX2, through a searcher
 /// built once (`memchr2` looks the CPU's searcher up and builds it anew on
-/// every call: a sixth of its cost on a 64-byte line).
+/// every call: about half of its 83 instructions on a 64-byte line).
 #[inline]
 fn find_cr_or_lf(hay: &[u8]) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]

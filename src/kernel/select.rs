@@ -455,7 +455,7 @@ impl Core {
             return;
         }
         let spare = std::mem::take(&mut self.handles.spare_woken);
-        let woken = std::mem::replace(&mut self.handles.woken, spare);
+        let mut woken = std::mem::replace(&mut self.handles.woken, spare);
         for &(h, dir) in &woken {
             if let Some(w) = self.handles.get_mut(h) {
                 w.woken |= match dir {
@@ -484,7 +484,6 @@ impl Core {
                 }
             }
         }
-        let mut woken = woken;
         woken.clear();
         self.handles.spare_woken = woken;
     }
