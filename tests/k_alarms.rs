@@ -367,3 +367,61 @@ fn remove_all_returns_live_timers_in_order() {
     let want: Vec<i64> = (0..100).filter(|i| i % 4 != 1).collect();
     assert_eq!(*got.borrow(), want);
 }
+
+/// A session stopped with timers pending takes exactly its own timers with
+/// it (SPEC §3.5: its events are dropped), and the other session's all
+/// fire, in order. The stopped session's list of timer ids also names
+/// timers that fired long ago, whose queue slots the other session's
+/// timers now use: those must stay. (The kernel finds a stopping session's
+/// timers through its own list, not by looking at every queued timer,
+/// which made stopping N sessions with a timer each O(N^2).)
+#[test]
+fn a_stopped_session_takes_only_its_own_timers() {
+    let mut kernel = Kernel::new_virtual(1_000_000.0).unwrap();
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let a = Session::new(())
+        .inline_state("_start", |ctx, _| {
+            for i in 0..100i64 {
+                // Fire at once, leaving their slots free for the other's.
+                ctx.kernel.delay_set("near", 0.0, args![i]);
+                ctx.kernel.delay_set("far", 5.0 + i as f64, args![i]);
+            }
+        })
+        .inline_state("near", |_, _| ())
+        .inline_state("far", move |_, args| {
+            l.borrow_mut()
+                .push(format!("a {}", args.get::<i64>(ARG0).unwrap()));
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let l = log.clone();
+    Session::new(())
+        .inline_state("_start", |ctx, _| {
+            ctx.kernel.delay_set("arm", 1.0, args![]);
+        })
+        .inline_state("arm", move |ctx, _| {
+            for i in 0..100i64 {
+                ctx.kernel.delay_set("far", 50.0 + i as f64, args![i]);
+            }
+            ctx.kernel.signal(a, "KILL", args![]).unwrap();
+        })
+        .inline_state("far", move |_, args| {
+            l.borrow_mut()
+                .push(format!("b {}", args.get::<i64>(ARG0).unwrap()));
+        })
+        .create(&mut kernel)
+        .unwrap();
+    let mut slices = 0;
+    while kernel.session_count() == 2 {
+        kernel.run_one_timeslice().unwrap();
+        slices += 1;
+        assert!(slices < 1000, "the first session was not stopped");
+    }
+    // Its timers (due from 5 seconds on) went with it: the next is the
+    // other's first, 50 seconds after the 1 second at which it armed.
+    assert_eq!(kernel.next_deadline(), Some(Duration::from_secs(51)));
+    kernel.run().unwrap();
+    let want: Vec<String> = (0..100).map(|i| format!("b {i}")).collect();
+    assert_eq!(*log.borrow(), want);
+}

@@ -211,10 +211,7 @@ fn free(core: &mut Core, sid: SessionId) {
     // Its hold is not among the queued events to look for.
     if entry.events_to > u32::from(entry.held) || entry.events_from > 0 {
         // Events to it and from it are dropped, even those `_stop` posted.
-        for ev in core
-            .queue
-            .remove_where(|e| e.dest == sid || e.source == sid)
-        {
+        for ev in core.queue.remove_session(sid, entry.alarms.ids()) {
             core.release(&ev);
         }
     }
