@@ -52,6 +52,10 @@ impl HandleId {
     fn token(self) -> Token {
         Token(self.0 as usize)
     }
+    /// The handle a poller token names (the inverse of `token`).
+    fn of_token(token: Token) -> Self {
+        HandleId(token.0 as u64)
+    }
     /// The id as a number (what handlers receive as ARG0).
     pub fn id(&self) -> u64 {
         self.0
@@ -465,7 +469,7 @@ impl Core {
             }
         }
         for r in ready.iter_mut() {
-            if let Some(w) = self.handles.get_mut(HandleId(r.token.0 as u64)) {
+            if let Some(w) = self.handles.get_mut(HandleId::of_token(r.token)) {
                 let bits = std::mem::take(&mut w.woken);
                 r.read |= bits & WOKEN_READ != 0;
                 r.write |= bits & WOKEN_WRITE != 0;
@@ -499,7 +503,7 @@ impl Core {
             input_closed,
         } in ready.iter()
         {
-            let h = HandleId(token.0 as u64);
+            let h = HandleId::of_token(token);
             if input_closed {
                 if let Some(w) = self.handles.get_mut(h) {
                     w.input_closed = true;
