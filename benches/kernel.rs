@@ -11,7 +11,9 @@
 //! `HashMap<&str, Box<dyn Fn>>` of handlers per session, with a heap per
 //! session. Run with `cargo bench --bench kernel`; after criterion's own
 //! report, a table prints each shape's time per event and its ratio to the
-//! floor measured in the same run.
+//! floor measured in the same run, sampled over several processes (see
+//! `ratio_table`). `target/release/deps/kernel-* nomatch` prints the table
+//! alone.
 
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
@@ -270,41 +272,141 @@ fn kernel_benches(c: &mut Criterion) {
 
 criterion_group!(benches, kernel_benches);
 
-/// Interleaved rounds of rpoe and floor; medians in nanoseconds per event.
+/// Processes the ratio table samples (see [`ratio_table`]).
+const PROCESSES: usize = 9;
+/// Interleaved rounds of rpoe and floor in each process.
+const ROUNDS: usize = 5;
+
+/// The ratio table: each shape's time per event in rpoe and in the floor,
+/// measured in `PROCESSES` fresh processes (this binary run again with
+/// `--ratio-child`), each running `ROUNDS` interleaved rounds and reporting
+/// its medians. One process's times depend on where its stack and heap
+/// landed: the same binary reads 120 or 210 ns per ping-pong round trip,
+/// and its floor 47, 78 or 96 ns, with nothing changed but the stack's
+/// offset (`setarch -R` and a shifted stack). Rounds inside one process
+/// all share its layout, so the table samples layouts as well: the
+/// randomised address space, plus a stack shifted differently in each
+/// child (so that the sample holds with randomisation off too). The
+/// ratio shown is the median of the processes' ratios, with their range.
 fn ratio_table() {
-    const ROUNDS: usize = 7;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            println!("\nkernel ratio table skipped: no path to this binary ({e})");
+            return;
+        }
+    };
+    // Per shape: (rpoe ns/ev, floor ns/ev) of each process.
+    let mut per_shape: Vec<Vec<(f64, f64)>> = vec![Vec::new(); SHAPES.len()];
+    for child in 0..PROCESSES {
+        let out = match std::process::Command::new(&exe)
+            .arg("--ratio-child")
+            .arg(child.to_string())
+            .output()
+        {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => {
+                println!("kernel ratio child {child} failed: {}", out.status);
+                continue;
+            }
+            Err(e) => {
+                println!("kernel ratio child {child} did not start: {e}");
+                continue;
+            }
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut parts = line.split_whitespace();
+            let (Some(name), Some(r), Some(f)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            let (Ok(r), Ok(f)) = (r.parse::<f64>(), f.parse::<f64>()) else {
+                continue;
+            };
+            if let Some(i) = SHAPES.iter().position(|s| s.name == name) {
+                per_shape[i].push((r, f));
+            }
+        }
+    }
     println!(
-        "\nrpoe vs plain-Rust floor (VecDeque + HashMap), {ROUNDS} interleaved rounds, medians:"
+        "\nrpoe vs plain-Rust floor (VecDeque + HashMap): {PROCESSES} processes x {ROUNDS} interleaved rounds;"
     );
+    println!("each process's medians, then the median over processes (range over processes):");
     println!(
-        "{:<15} {:>12} {:>14} {:>14} {:>8}",
+        "{:<15} {:>9} {:>18} {:>18} {:>19}",
         "shape", "events", "rpoe ns/ev", "floor ns/ev", "ratio"
     );
-    for shape in &SHAPES {
-        let (mut r, mut f) = (Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
-            let t = Instant::now();
-            (shape.rpoe)(shape.events);
-            r.push(t.elapsed().as_nanos() as f64 / shape.events as f64);
-            let t = Instant::now();
-            (shape.floor)(shape.events);
-            f.push(t.elapsed().as_nanos() as f64 / shape.events as f64);
+    for (shape, samples) in SHAPES.iter().zip(&per_shape) {
+        if samples.is_empty() {
+            println!("{:<15} no process reported", shape.name);
+            continue;
         }
-        r.sort_by(f64::total_cmp);
-        f.sort_by(f64::total_cmp);
-        let (rm, fm) = (r[ROUNDS / 2], f[ROUNDS / 2]);
+        let r = sorted(samples.iter().map(|s| s.0));
+        let f = sorted(samples.iter().map(|s| s.1));
+        let q = sorted(samples.iter().map(|s| s.0 / s.1));
         println!(
-            "{:<15} {:>12} {:>9.1} ({:>4.0}-{:<4.0}) {:>7.1} ({:>3.0}-{:<3.0}) {:>6.2}x",
+            "{:<15} {:>9} {:>6.1} ({:>4.0}-{:<4.0}) {:>6.1} ({:>4.0}-{:<4.0}) {:>6.2}x ({:.2}-{:.2})",
             shape.name,
             shape.events,
-            rm,
+            median(&r),
             r[0],
-            r[ROUNDS - 1],
-            fm,
+            r[r.len() - 1],
+            median(&f),
             f[0],
-            f[ROUNDS - 1],
-            rm / fm
+            f[f.len() - 1],
+            median(&q),
+            q[0],
+            q[q.len() - 1],
         );
+    }
+}
+
+/// One process of the ratio table: `ROUNDS` interleaved rounds of each
+/// shape, printed as `name rpoe_ns floor_ns` (medians per event).
+fn ratio_child(child: usize) {
+    // A different stack offset in each child: 0 to 4 KiB in 64-byte steps.
+    let depth = child * 23 % 64;
+    on_shifted_stack(depth, &|| {
+        for shape in &SHAPES {
+            let (mut r, mut f) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                let t = Instant::now();
+                (shape.rpoe)(shape.events);
+                r.push(t.elapsed().as_nanos() as f64 / shape.events as f64);
+                let t = Instant::now();
+                (shape.floor)(shape.events);
+                f.push(t.elapsed().as_nanos() as f64 / shape.events as f64);
+            }
+            let (r, f) = (sorted(r.into_iter()), sorted(f.into_iter()));
+            println!("{} {} {}", shape.name, median(&r), median(&f));
+        }
+    });
+}
+
+/// Runs `f` `depth` frames of 64 bytes or more further down the stack.
+#[inline(never)]
+fn on_shifted_stack(depth: usize, f: &dyn Fn()) {
+    if depth == 0 {
+        return f();
+    }
+    let pad = [0u8; 32];
+    black_box(&pad);
+    on_shifted_stack(depth - 1, f);
+    black_box(&pad);
+}
+
+fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// The median of sorted values (the mean of the middle two for an even count).
+fn median(v: &[f64]) -> f64 {
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 
@@ -325,6 +427,11 @@ fn main() {
             (shape.rpoe)(n);
             (shape.floor)(n);
         }
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--ratio-child") {
+        ratio_child(args.get(i + 1).and_then(|c| c.parse().ok()).unwrap_or(0));
         return;
     }
     benches();
