@@ -26,6 +26,7 @@ use load::Outcome;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Server {
     Mio,
+    MioLines,
     Rpoe,
     Tokio,
     Poe,
@@ -35,6 +36,7 @@ impl Server {
     fn name(self) -> &'static str {
         match self {
             Server::Mio => "mio floor",
+            Server::MioLines => "mio lines",
             Server::Rpoe => "rpoe",
             Server::Tokio => "tokio",
             Server::Poe => "perl POE",
@@ -43,6 +45,7 @@ impl Server {
     fn key(self) -> &'static str {
         match self {
             Server::Mio => "mio",
+            Server::MioLines => "lines",
             Server::Rpoe => "rpoe",
             Server::Tokio => "tokio",
             Server::Poe => "poe",
@@ -164,7 +167,7 @@ fn start(server: Server, port: u16) -> Child {
                 .arg(port.to_string());
             c
         }
-        Server::Mio | Server::Tokio => {
+        Server::Mio | Server::MioLines | Server::Tokio => {
             let mut c = Command::new(std::env::current_exe().expect("self"));
             c.args(["--serve", server.key(), &port.to_string()]);
             c
@@ -443,7 +446,8 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--serve") {
         let port: u16 = args[i + 2].parse().expect("port");
         match args[i + 1].as_str() {
-            "mio" => mio_server::serve(port),
+            "mio" => mio_server::serve(port, mio_server::Framing::Bytes),
+            "lines" => mio_server::serve(port, mio_server::Framing::Lines),
             "tokio" => tokio_server::serve(port),
             other => panic!("unknown server {other}"),
         }
@@ -464,7 +468,13 @@ fn main() {
         .into_iter()
         .filter(|l| wanted("RPOE_ECHO_LOADS", l.key()))
         .collect();
-    let mut servers = vec![Server::Mio, Server::Rpoe, Server::Tokio, Server::Poe];
+    let mut servers = vec![
+        Server::Mio,
+        Server::MioLines,
+        Server::Rpoe,
+        Server::Tokio,
+        Server::Poe,
+    ];
     servers.retain(|s| wanted("RPOE_ECHO_SERVERS", s.key()));
     println!("echo benchmark: {rounds} rounds, {secs} s measured per run after 0.3 s warm-up");
     println!(
