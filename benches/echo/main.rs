@@ -1,5 +1,6 @@
 //! The echo benchmark: the crate's `echo_server` example against a
-//! hand-written mio floor, tokio, and (where `perl -MPOE` works) Perl POE's
+//! hand-written mio floor, the same floor with one record and handler call
+//! per line ("mio lines"), tokio, and (where `perl -MPOE` works) Perl POE's
 //! Server::TCP, one after another, each server pinned to one core and this
 //! load client to the other, interleaved over several rounds.
 //!
@@ -7,7 +8,8 @@
 //! Settings: `RPOE_ECHO_ROUNDS` (3), `RPOE_ECHO_SECS` (1.0, the measured
 //! window per run), `RPOE_ECHO_IDLE` (5000 idle connections),
 //! `RPOE_ECHO_LOADS` (a comma list of: latency, throughput, bandwidth,
-//! churn, idle, fairness), `RPOE_ECHO_SERVERS` (mio, rpoe, tokio, poe).
+//! churn, idle, fairness), `RPOE_ECHO_SERVERS` (mio, lines, rpoe, tokio,
+//! poe).
 //! BENCHMARKS.md explains every figure.
 
 mod load;
