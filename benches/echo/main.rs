@@ -156,7 +156,8 @@ fn poe_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn start(server: Server, port: u16) -> Child {
+/// Starts a server, pinned to `cpu` if given.
+fn start(server: Server, port: u16, cpu: Option<usize>) -> Child {
     let mut cmd = match server {
         Server::Rpoe => {
             let mut c = Command::new(rpoe_echo_server());
@@ -181,7 +182,15 @@ fn start(server: Server, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start a server");
-    proc_stats::pin(child.id(), 1);
+    if let Some(cpu) = cpu {
+        if !proc_stats::pin(child.id(), cpu) {
+            eprintln!(
+                "{}: could not pin to CPU {cpu}; it runs on CPUs {}",
+                server.name(),
+                proc_stats::allowed_list(child.id())
+            );
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{} did not start", server.name());
@@ -203,9 +212,10 @@ fn measure(
     warmup: Duration,
     window: Duration,
     idle_n: usize,
+    cpu: Option<usize>,
 ) -> Sample {
     let port = free_port();
-    let child = start(server, port);
+    let child = start(server, port, cpu);
     let pid = child.id();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut cpu0 = 0u64;
@@ -498,15 +508,6 @@ fn main() {
     ];
     servers.retain(|s| wanted("RPOE_ECHO_SERVERS", s.key()));
     println!("echo benchmark: {rounds} rounds, {secs} s measured per run after 0.3 s warm-up");
-    println!(
-        "machine: {} CPUs; {}",
-        proc_stats::cpus(),
-        if proc_stats::cpus() >= 2 {
-            "each server pinned to CPU 1, the load client to CPU 0"
-        } else {
-            "one CPU: server and client share it (figures are not comparable)"
-        }
-    );
     if servers.contains(&Server::Rpoe) && !build_rpoe_echo_server() {
         println!("rpoe: could not build examples/echo_server (cargo build --release --example echo_server): skipped");
         servers.retain(|s| *s != Server::Rpoe);
@@ -515,7 +516,17 @@ fn main() {
         println!("perl POE: `perl -MPOE` does not work on this machine: skipped");
         servers.retain(|s| *s != Server::Poe);
     }
-    proc_stats::pin(0, 0);
+    let placement = proc_stats::place();
+    match placement {
+        Some(p) => println!(
+            "machine: each server pinned to CPU {}, the load client to CPU {}",
+            p.server, p.client
+        ),
+        None => println!(
+            "machine: one CPU for this process: server and client share it (figures are not comparable)"
+        ),
+    }
+    let server_cpu = placement.map(|p| p.server);
     let mut results: Results = BTreeMap::new();
     for round in 0..rounds {
         eprintln!("round {} of {rounds}", round + 1);
@@ -526,7 +537,7 @@ fn main() {
             let n = order.len().max(1);
             order.rotate_left(round % n);
             for &server in &order {
-                let s = measure(server, load, warmup, window, idle_n);
+                let s = measure(server, load, warmup, window, idle_n, server_cpu);
                 results.entry((load, server)).or_default().push(s);
             }
         }

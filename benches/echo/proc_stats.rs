@@ -1,7 +1,7 @@
 //! What the OS says about a server process: CPU time (its own accounting,
 //! not the client's view), resident memory, and pinning to a core.
 
-use nix::sched::{sched_setaffinity, CpuSet};
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 
 /// Nanoseconds the process has run on a CPU (all threads): the first field
@@ -37,20 +37,52 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// How many CPUs this process may run on.
-pub fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// Where the load client and the servers run: two different CPUs, or
+/// none if this process may run on only one.
+#[derive(Clone, Copy, Debug)]
+pub struct Placement {
+    pub client: usize,
+    pub server: usize,
+}
+
+/// The CPUs this process may run on (its affinity mask), in order.
+fn allowed_cpus() -> Vec<usize> {
+    match sched_getaffinity(Pid::from_raw(0)) {
+        Ok(set) => (0..CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .collect(),
+        Err(_) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
+    }
+}
+
+/// Chooses the client's and the servers' CPUs, and pins the calling
+/// thread (the load client, and the threads it starts) to the first.
+/// Must run before anything else pins this process: afterwards it may
+/// run on one CPU only, and a count of "available" CPUs taken then says
+/// 1 (which is how, until the twelfth pass, every server was left on
+/// the client's CPU: the pinning of servers asked that count first).
+pub fn place() -> Option<Placement> {
+    let cpus = allowed_cpus();
+    let (&client, &server) = (cpus.first()?, cpus.get(1)?);
+    pin(0, client).then_some(Placement { client, server })
 }
 
 /// Pins a process (or, with 0, the calling thread) to one CPU; false if
-/// the machine has one CPU or the OS refuses.
+/// the OS refuses.
 pub fn pin(pid: u32, cpu: usize) -> bool {
-    if cpus() < 2 {
-        return false;
-    }
     let mut set = CpuSet::new();
     if set.set(cpu).is_err() {
         return false;
     }
     sched_setaffinity(Pid::from_raw(pid as i32), &set).is_ok()
+}
+
+/// The CPUs a process may run on, as the kernel lists them
+/// (`Cpus_allowed_list` of `/proc/PID/status`), to check a pinning.
+pub fn allowed_list(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map_or_else(String::new, |v| v.trim().to_string())
 }
