@@ -5,7 +5,7 @@
 //! load client to the other, interleaved over several rounds.
 //!
 //! `cargo bench --bench echo` (or `cargo bench` for the whole suite).
-//! Settings: `RPOE_ECHO_ROUNDS` (3), `RPOE_ECHO_SECS` (1.0, the measured
+//! Settings: `RPOE_ECHO_ROUNDS` (5), `RPOE_ECHO_SECS` (1.0, the measured
 //! window per run), `RPOE_ECHO_IDLE` (5000 idle connections),
 //! `RPOE_ECHO_LOADS` (a comma list of: latency, throughput, bandwidth,
 //! churn, idle, fairness), `RPOE_ECHO_SERVERS` (mio, lines, rpoe, tokio,
@@ -487,7 +487,7 @@ fn main() {
     if args.iter().any(|a| a == "--list") {
         return; // `cargo bench -- --list` and test harness probes
     }
-    let rounds: usize = env_or("RPOE_ECHO_ROUNDS", 3);
+    let rounds: usize = env_or("RPOE_ECHO_ROUNDS", 5);
     let secs: f64 = env_or("RPOE_ECHO_SECS", 1.0);
     let idle_n: usize = env_or("RPOE_ECHO_IDLE", 5000);
     let window = Duration::from_secs_f64(secs);
