@@ -523,7 +523,7 @@ fn main() {
             p.server, p.client
         ),
         None => println!(
-            "machine: one CPU for this process: server and client share it (figures are not comparable)"
+            "machine: no CPU of its own for the load client: servers and client may share one (figures are not comparable)"
         ),
     }
     let server_cpu = placement.map(|p| p.server);

@@ -37,8 +37,7 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Where the load client and the servers run: two different CPUs, or
-/// none if this process may run on only one.
+/// Where the load client and the servers run: two different CPUs.
 #[derive(Clone, Copy, Debug)]
 pub struct Placement {
     pub client: usize,
@@ -56,7 +55,8 @@ fn allowed_cpus() -> Vec<usize> {
 }
 
 /// Chooses the client's and the servers' CPUs, and pins the calling
-/// thread (the load client, and the threads it starts) to the first.
+/// thread (the load client, and the threads it starts) to the first;
+/// `None` if this process may run on one CPU only or the OS refuses.
 /// Must run before anything else pins this process: afterwards it may
 /// run on one CPU only, and a count of "available" CPUs taken then says
 /// 1 (which is how, until the twelfth pass, every server was left on
