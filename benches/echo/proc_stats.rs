@@ -27,12 +27,18 @@ pub fn cpu_ns(pid: u32) -> u64 {
     ticks * 10_000_000
 }
 
+/// One field of `/proc/PID/status` (the text after `name:`, trimmed).
+fn status_field(pid: u32, name: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let value = l.strip_prefix(name)?.strip_prefix(':')?;
+        Some(value.trim().to_string())
+    })
+}
+
 /// Resident set size in KiB (`VmRSS` of `/proc/PID/status`).
 pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+    status_field(pid, "VmRSS")
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -80,9 +86,5 @@ pub fn pin(pid: u32, cpu: usize) -> bool {
 /// The CPUs a process may run on, as the kernel lists them
 /// (`Cpus_allowed_list` of `/proc/PID/status`), to check a pinning.
 pub fn allowed_list(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .map_or_else(String::new, |v| v.trim().to_string())
+    status_field(pid, "Cpus_allowed_list").unwrap_or_default()
 }
