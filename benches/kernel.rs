@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion};
 use rpoe::{args, Kernel, Session, ARG0};
 
+#[path = "common/processes.rs"]
+mod processes;
+
 const YIELDS: u64 = 1_000_000;
 const PINGPONGS: u64 = 200_000;
 const CALLS: u64 = 200_000;
@@ -278,55 +281,15 @@ const PROCESSES: usize = 9;
 const ROUNDS: usize = 5;
 
 /// The ratio table: each shape's time per event in rpoe and in the floor,
-/// measured in `PROCESSES` fresh processes (this binary run again with
-/// `--ratio-child`), each running `ROUNDS` interleaved rounds and reporting
-/// its medians. One process's times depend on where its stack and heap
-/// landed: the same binary reads 120 or 210 ns per ping-pong round trip,
-/// and its floor 47, 78 or 96 ns, with nothing changed but the stack's
-/// offset (`setarch -R` and a shifted stack). Rounds inside one process
-/// all share its layout, so the table samples layouts as well: the
-/// randomised address space, plus a stack shifted differently in each
-/// child (so that the sample holds with randomisation off too). The
-/// ratio shown is the median of the processes' ratios, with their range.
+/// measured in `PROCESSES` fresh processes, each running `ROUNDS`
+/// interleaved rounds and reporting its medians (see
+/// `benches/common/processes.rs` for why several processes). The ratio
+/// shown is the median of the processes' own ratios, with their range.
 fn ratio_table() {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            println!("\nkernel ratio table skipped: no path to this binary ({e})");
-            return;
-        }
+    let names: Vec<&str> = SHAPES.iter().map(|s| s.name).collect();
+    let Some(per_shape) = processes::sample(PROCESSES, &names) else {
+        return;
     };
-    // Per shape: (rpoe ns/ev, floor ns/ev) of each process.
-    let mut per_shape: Vec<Vec<(f64, f64)>> = vec![Vec::new(); SHAPES.len()];
-    for child in 0..PROCESSES {
-        let out = match std::process::Command::new(&exe)
-            .arg("--ratio-child")
-            .arg(child.to_string())
-            .output()
-        {
-            Ok(out) if out.status.success() => out,
-            Ok(out) => {
-                println!("kernel ratio child {child} failed: {}", out.status);
-                continue;
-            }
-            Err(e) => {
-                println!("kernel ratio child {child} did not start: {e}");
-                continue;
-            }
-        };
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let mut parts = line.split_whitespace();
-            let (Some(name), Some(r), Some(f)) = (parts.next(), parts.next(), parts.next()) else {
-                continue;
-            };
-            let (Ok(r), Ok(f)) = (r.parse::<f64>(), f.parse::<f64>()) else {
-                continue;
-            };
-            if let Some(i) = SHAPES.iter().position(|s| s.name == name) {
-                per_shape[i].push((r, f));
-            }
-        }
-    }
     println!(
         "\nrpoe vs plain-Rust floor (VecDeque + HashMap): {PROCESSES} processes x {ROUNDS} interleaved rounds;"
     );
@@ -340,33 +303,22 @@ fn ratio_table() {
             println!("{:<15} no process reported", shape.name);
             continue;
         }
-        let r = sorted(samples.iter().map(|s| s.0));
-        let f = sorted(samples.iter().map(|s| s.1));
-        let q = sorted(samples.iter().map(|s| s.0 / s.1));
+        let (r, f, q) = processes::spreads(samples);
         println!(
-            "{:<15} {:>9} {:>6.1} ({:>4.0}-{:<4.0}) {:>6.1} ({:>4.0}-{:<4.0}) {:>6.2}x ({:.2}-{:.2})",
+            "{:<15} {:>9} {} {} {}",
             shape.name,
             shape.events,
-            median(&r),
-            r[0],
-            r[r.len() - 1],
-            median(&f),
-            f[0],
-            f[f.len() - 1],
-            median(&q),
-            q[0],
-            q[q.len() - 1],
+            r.ns(),
+            f.ns(),
+            q.ratio(),
         );
     }
 }
 
 /// One process of the ratio table: `ROUNDS` interleaved rounds of each
-/// shape, printed as `name rpoe_ns floor_ns` (medians per event).
+/// shape, reported as medians per event.
 fn ratio_child(child: usize) {
-    // Each child runs at a different depth of its stack: 0 to 63 frames
-    // of `on_shifted_stack` (224 bytes each in the build measured).
-    let depth = child * 23 % 64;
-    on_shifted_stack(depth, &|| {
+    processes::on_child_stack(child, &|| {
         for shape in &SHAPES {
             let (mut r, mut f) = (Vec::new(), Vec::new());
             for _ in 0..ROUNDS {
@@ -377,39 +329,13 @@ fn ratio_child(child: usize) {
                 (shape.floor)(shape.events);
                 f.push(t.elapsed().as_nanos() as f64 / shape.events as f64);
             }
-            let (r, f) = (sorted(r.into_iter()), sorted(f.into_iter()));
-            println!("{} {} {}", shape.name, median(&r), median(&f));
+            processes::report(
+                shape.name,
+                processes::median_of(r.into_iter()),
+                processes::median_of(f.into_iter()),
+            );
         }
     });
-}
-
-/// Runs `f` `depth` frames of this function further down the stack (each
-/// frame's size is the compiler's choice; at least the 32-byte pad).
-#[inline(never)]
-fn on_shifted_stack(depth: usize, f: &dyn Fn()) {
-    if depth == 0 {
-        return f();
-    }
-    let pad = [0u8; 32];
-    black_box(&pad);
-    on_shifted_stack(depth - 1, f);
-    black_box(&pad);
-}
-
-fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    v
-}
-
-/// The median of sorted values (the mean of the middle two for an even count).
-fn median(v: &[f64]) -> f64 {
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn main() {
@@ -431,9 +357,8 @@ fn main() {
         }
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--ratio-child") {
-        ratio_child(args.get(i + 1).and_then(|c| c.parse().ok()).unwrap_or(0));
+    if let Some(child) = processes::child_index() {
+        ratio_child(child);
         return;
     }
     benches();
