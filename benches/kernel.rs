@@ -1,8 +1,10 @@
 //! Kernel benchmarks: rpoe against a plain-Rust floor, in the same run.
 //!
-//! Four shapes (issue: "A first benchmark"):
+//! Four shapes, one of them in two forms (issue: "A first benchmark"):
 //! - `yield`: one session yields to itself N times;
-//! - `post_pingpong`: two sessions post an event back and forth N times;
+//! - `post_pingpong`: two sessions post an event back and forth N times,
+//!   each replying to its SENDER (`post_pingpong/alias`: one side posts
+//!   to the other's alias, and its floor looks the name up too);
 //! - `call`: one session calls another N times;
 //! - `create_stop`: N sessions created, then stopped by the GC.
 //!
@@ -17,6 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
@@ -48,6 +51,19 @@ fn rpoe_yield(n: u64) {
 }
 
 fn rpoe_pingpong(n: u64) {
+    rpoe_pingpong_with(n, false);
+}
+
+fn rpoe_pingpong_alias(n: u64) {
+    rpoe_pingpong_with(n, true);
+}
+
+/// Two sessions post an event back and forth. The first post finds the
+/// other session by its alias; after that each side replies to its SENDER
+/// (an id, as the floor's events name their session by index), unless
+/// `by_alias`, where the "pong" side posts to the alias every time (its
+/// floor resolves a name too).
+fn rpoe_pingpong_with(n: u64, by_alias: bool) {
     let mut kernel = Kernel::new().unwrap();
     Session::new(())
         .inline_state("_start", |ctx, _| ctx.alias_set("pong").unwrap())
@@ -67,7 +83,12 @@ fn rpoe_pingpong(n: u64) {
         .inline_state("pong", move |ctx, args| {
             let i: i64 = args.get(ARG0)?;
             let next = if i as u64 + 1 < n { "ping" } else { "done" };
-            ctx.post("pong", next, args![i + 1])?;
+            if by_alias {
+                ctx.post("pong", next, args![i + 1])?;
+            } else {
+                let sender = ctx.sender();
+                ctx.post(sender, next, args![i + 1])?;
+            }
             Ok::<_, rpoe::Error>(())
         })
         .create(&mut kernel)
@@ -162,6 +183,19 @@ fn floor_yield(n: u64) {
 }
 
 fn floor_pingpong(n: u64) {
+    floor_pingpong_with(n, None);
+}
+
+fn floor_pingpong_alias(n: u64) {
+    let aliases: HashMap<&'static str, usize> = [("pong", 0)].into_iter().collect();
+    floor_pingpong_with(n, Some(Rc::new(aliases)));
+}
+
+/// The floor's ping-pong: session 0 answers "ping" with "pong" to session
+/// 1, which answers with "ping" to session 0, found by its index, or, with
+/// an alias table, by looking its name up there on every post (as
+/// rpoe's "pong" side does in `post_pingpong/alias`).
+fn floor_pingpong_with(n: u64, aliases: Option<Rc<HashMap<&'static str, usize>>>) {
     let ping: FloorHandler = Box::new(|_, q, _, i| {
         q.push_back(FloorEvent {
             dest: 1,
@@ -172,8 +206,12 @@ fn floor_pingpong(n: u64) {
     });
     let pong: FloorHandler = Box::new(move |_, q, _, i| {
         if i + 1 < n {
+            let dest = match &aliases {
+                Some(aliases) => aliases["pong"],
+                None => 0,
+            };
             q.push_back(FloorEvent {
-                dest: 0,
+                dest,
                 name: "ping",
                 arg: i + 1,
             });
@@ -233,7 +271,7 @@ struct Shape {
     floor: fn(u64),
 }
 
-const SHAPES: [Shape; 4] = [
+const SHAPES: [Shape; 5] = [
     Shape {
         name: "yield",
         events: YIELDS,
@@ -245,6 +283,12 @@ const SHAPES: [Shape; 4] = [
         events: PINGPONGS,
         rpoe: rpoe_pingpong,
         floor: floor_pingpong,
+    },
+    Shape {
+        name: "post_pingpong/alias",
+        events: PINGPONGS,
+        rpoe: rpoe_pingpong_alias,
+        floor: floor_pingpong_alias,
     },
     Shape {
         name: "call",
@@ -295,17 +339,17 @@ fn ratio_table() {
     );
     println!("each process's medians, then the median over processes (range over processes):");
     println!(
-        "{:<15} {:>9} {:>18} {:>18} {:>19}",
+        "{:<19} {:>9} {:>18} {:>18} {:>19}",
         "shape", "events", "rpoe ns/ev", "floor ns/ev", "ratio"
     );
     for (shape, samples) in SHAPES.iter().zip(&per_shape) {
         if samples.is_empty() {
-            println!("{:<15} no process reported", shape.name);
+            println!("{:<19} no process reported", shape.name);
             continue;
         }
         let (r, f, q) = processes::spreads(samples);
         println!(
-            "{:<15} {:>9} {} {} {}",
+            "{:<19} {:>9} {} {} {}",
             shape.name,
             shape.events,
             r.ns(),
