@@ -521,10 +521,12 @@ impl Core {
                 let Some(mode) = w.mode_mut(dir).as_ref().filter(|m| m.active()) else {
                     continue;
                 };
-                let mut args = Args::new();
-                args.push(h);
-                args.push(if dir == Dir::Read { 0 } else { 1 });
-                args.extend(mode.args.iter().cloned());
+                // Built whole (two pushes went through every arm of
+                // `push`): the handle and mode inline, extra arguments after.
+                let mut args = Args::two(h, if dir == Dir::Read { 0 } else { 1 });
+                if !mode.args.is_empty() {
+                    args.extend(mode.args.iter().cloned());
+                }
                 let frame = Frame::internal(owner, owner, mode.event.clone());
                 let _ = match mode.handler.clone() {
                     Some(handler) => deliver_direct(self, owner, &frame, &mut args, &handler),
