@@ -23,7 +23,7 @@ pub(crate) struct Entry {
     pub id: SessionId,
     pub parent: SessionId,
     /// Children in creation order (ids only grow).
-    pub children: BTreeSet<SessionId>,
+    pub children: Children,
     /// The heap and handlers; `None` while a handler of this session runs.
     pub body: Option<Box<dyn AnySession>>,
     /// Queued events to this session (timers included).
@@ -53,6 +53,36 @@ pub(crate) struct Entry {
     /// Held until its turn in the queue after creation (POE's
     /// `_garbage_collect` event); counted in `events_to`.
     pub held: bool,
+}
+
+/// A session's children in creation order (ids only grow), kept out of
+/// line (one word in the session's record) and made at the first child:
+/// most sessions have none, and each session record is written, scanned
+/// and freed with every session.
+#[derive(Default)]
+// The box is the point: one word in the record where the set is three.
+#[allow(clippy::box_collection)]
+pub(crate) struct Children(Option<Box<BTreeSet<SessionId>>>);
+
+impl Children {
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().map_or(true, |c| c.is_empty())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.0.iter().flat_map(|c| c.iter().copied())
+    }
+
+    pub fn insert(&mut self, child: SessionId) {
+        self.0.get_or_insert_with(Box::default).insert(child);
+    }
+
+    pub fn remove(&mut self, child: SessionId) {
+        if let Some(c) = self.0.as_mut() {
+            c.remove(&child);
+        }
+    }
 }
 
 /// The end of a session's list of handles (see [`Entry::first_handle`]).
@@ -244,14 +274,14 @@ impl Core {
             top
         } else {
             self.entry(sid)
-                .map(|e| e.children.iter().copied().collect())
+                .map(|e| e.children.iter().collect())
                 .unwrap_or_default()
         }
     }
 
     /// A session's set of children, to change; `None` for the kernel,
     /// whose children are not indexed (see [`children_of`](Self::children_of)).
-    pub(crate) fn children_mut(&mut self, sid: SessionId) -> Option<&mut BTreeSet<SessionId>> {
+    pub(crate) fn children_mut(&mut self, sid: SessionId) -> Option<&mut Children> {
         self.entry_mut(sid).map(|e| &mut e.children)
     }
 

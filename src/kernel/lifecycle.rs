@@ -3,9 +3,7 @@
 //! `_child(gain)` / `_parent` / `_child(lose)`, `detach_myself`,
 //! `detach_child`, and the kernel's `stop()`.
 
-use std::collections::BTreeSet;
-
-use super::core::{Core, Entry, Extras, NO_HANDLE};
+use super::core::{Children, Core, Entry, Extras, NO_HANDLE};
 use super::ctx::{Ctx, Frame};
 use super::dispatch::deliver;
 use super::options::{normalise, truthy};
@@ -50,7 +48,7 @@ pub(crate) fn create(
     slot.insert(Entry {
         id: sid,
         parent,
-        children: BTreeSet::new(),
+        children: Children::default(),
         body: None,
         events_to: 0,
         events_from: 0,
@@ -156,7 +154,7 @@ pub(crate) fn stop_session(core: &mut Core, sid: SessionId, sender: SessionId) {
     }
     entry.stopping = true;
     let parent = entry.parent;
-    let children: Vec<SessionId> = entry.children.iter().copied().collect();
+    let children: Vec<SessionId> = entry.children.iter().collect();
     log::debug!("stopping session {sid}");
     let mut top = TopLevel(core);
     for child in children {
@@ -185,14 +183,16 @@ fn free(core: &mut Core, sid: SessionId) {
     let entry = core.sessions.remove(sid.key());
     // Children go to the grandparent.
     let parent = entry.parent;
-    for child in &entry.children {
-        if let Some(c) = core.entry_mut(*child) {
+    for child in entry.children.iter() {
+        if let Some(c) = core.entry_mut(child) {
             c.parent = parent;
         }
     }
     if let Some(siblings) = core.children_mut(parent) {
-        siblings.remove(&sid);
-        siblings.extend(entry.children.iter().copied());
+        siblings.remove(sid);
+        for child in entry.children.iter() {
+            siblings.insert(child);
+        }
     }
     core.maybe_mark(parent);
     for alias in entry.aliases() {
@@ -280,7 +280,7 @@ fn reparent(core: &mut Core, child: SessionId, new_parent: SessionId) {
     };
     let old = std::mem::replace(&mut entry.parent, new_parent);
     if let Some(c) = core.children_mut(old) {
-        c.remove(&child);
+        c.remove(child);
     }
     if let Some(c) = core.children_mut(new_parent) {
         c.insert(child);

@@ -279,8 +279,15 @@ impl<H: 'static> Ctx<'_, H> {
 /// longer name one of the session's queued timers (an id is never reused),
 /// and the list is compacted when it holds twice as many ids as live
 /// timers: O(1) per timer, where a hash set cost two hash updates.
+///
+/// Kept out of line (one word in the session's record), made at the
+/// session's first timer: most sessions never set one, and each session
+/// record is written, scanned and freed with every session.
 #[derive(Debug, Default)]
-pub(crate) struct SessionAlarms {
+pub(crate) struct SessionAlarms(Option<Box<AlarmList>>);
+
+#[derive(Debug, Default)]
+struct AlarmList {
     ids: Vec<AlarmId>,
     live: usize,
 }
@@ -290,22 +297,25 @@ impl SessionAlarms {
     /// queued timer of the session (used when compacting).
     #[inline]
     pub fn add(&mut self, id: AlarmId, alive: impl Fn(AlarmId) -> bool) {
-        if self.ids.len() >= 2 * self.live + 16 {
-            self.ids.retain(|&id| alive(id));
+        let list = self.0.get_or_insert_with(Box::default);
+        if list.ids.len() >= 2 * list.live + 16 {
+            list.ids.retain(|&id| alive(id));
         }
-        self.ids.push(id);
-        self.live += 1;
+        list.ids.push(id);
+        list.live += 1;
     }
 
     /// One of the session's timers fired or was removed.
     #[inline]
     pub fn released(&mut self) {
-        self.live = self.live.saturating_sub(1);
+        if let Some(list) = self.0.as_mut() {
+            list.live = list.live.saturating_sub(1);
+        }
     }
 
     /// The ids recorded, oldest first; some may name timers that are gone.
     pub fn ids(&self) -> impl Iterator<Item = AlarmId> + '_ {
-        self.ids.iter().copied()
+        self.0.iter().flat_map(|list| list.ids.iter().copied())
     }
 }
 
@@ -329,7 +339,7 @@ mod tests {
                 live.remove(&id);
                 a.released();
             }
-            assert!(a.ids.len() <= 2 * live.len() + 17, "at {id}");
+            assert!(a.ids().count() <= 2 * live.len() + 17, "at {id}");
         }
         let recorded: Vec<u64> = a
             .ids()
