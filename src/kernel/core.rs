@@ -56,9 +56,9 @@ pub(crate) struct Entry {
 }
 
 /// A session's children in creation order (ids only grow), kept out of
-/// line (one word in the session's record) and made at the first child:
-/// most sessions have none, and each session record is written, scanned
-/// and freed with every session.
+/// line (one word in the session's record), made at the first child and
+/// let go with the last: most sessions have none, and each session
+/// record is written, scanned and freed with every session.
 #[derive(Default)]
 // The box is the point: one word in the record where the set is three.
 #[allow(clippy::box_collection)]
@@ -67,7 +67,7 @@ pub(crate) struct Children(Option<Box<BTreeSet<SessionId>>>);
 impl Children {
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.as_ref().map_or(true, |c| c.is_empty())
+        self.0.is_none()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = SessionId> + '_ {
@@ -81,6 +81,9 @@ impl Children {
     pub fn remove(&mut self, child: SessionId) {
         if let Some(c) = self.0.as_mut() {
             c.remove(&child);
+            if c.is_empty() {
+                self.0 = None;
+            }
         }
     }
 }
