@@ -189,10 +189,12 @@ fn free(core: &mut Core, sid: SessionId) {
         }
     }
     if let Some(siblings) = core.children_mut(parent) {
-        siblings.remove(sid);
+        // Added before the stopped one leaves, so that a set that would
+        // be empty only in between is not let go and made again.
         for child in entry.children.iter() {
             siblings.insert(child);
         }
+        siblings.remove(sid);
     }
     core.maybe_mark(parent);
     for alias in entry.aliases() {
