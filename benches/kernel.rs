@@ -19,7 +19,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
@@ -188,14 +187,14 @@ fn floor_pingpong(n: u64) {
 
 fn floor_pingpong_alias(n: u64) {
     let aliases: HashMap<&'static str, usize> = [("pong", 0)].into_iter().collect();
-    floor_pingpong_with(n, Some(Rc::new(aliases)));
+    floor_pingpong_with(n, Some(aliases));
 }
 
 /// The floor's ping-pong: session 0 answers "ping" with "pong" to session
 /// 1, which answers with "ping" to session 0, found by its index, or, with
 /// an alias table, by looking its name up there on every post (as
 /// rpoe's "pong" side does in `post_pingpong/alias`).
-fn floor_pingpong_with(n: u64, aliases: Option<Rc<HashMap<&'static str, usize>>>) {
+fn floor_pingpong_with(n: u64, aliases: Option<HashMap<&'static str, usize>>) {
     let ping: FloorHandler = Box::new(|_, q, _, i| {
         q.push_back(FloorEvent {
             dest: 1,
