@@ -184,7 +184,7 @@ fn start(server: Server, port: u16, cpu: Option<usize>) -> Child {
         .expect("start a server");
     if let Some(cpu) = cpu {
         // Read back, not assumed: the pinning was silently skipped for
-        // eleven passes (see BENCHMARKS.md, twelfth pass).
+        // eleven passes (see benches/PROFILING.md, twelfth pass).
         proc_stats::pin(child.id(), cpu);
         let runs_on = proc_stats::allowed_list(child.id());
         if runs_on != cpu.to_string() {
