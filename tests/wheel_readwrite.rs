@@ -522,3 +522,89 @@ fn renaming_input_event_mid_read_takes_effect_at_the_next_record() {
     kernel.run().unwrap();
     assert_eq!(*got.borrow(), ["first:a", "second:b", "second:c"]);
 }
+
+/// `put` of one record writes what the output filter's own `put` makes of
+/// it: Line's output literal (one, two or five bytes) after each string or
+/// byte record, empty, small and big (past the 2 KiB where records stop
+/// being copied) alike, in `put` order; a Block filter, which frames
+/// records with a length prefix, the same way. A record the filter cannot
+/// frame (a number) is ErrorEvent `put` and is dropped alone. Pins the
+/// wheel's direct framing of byte records (`Filter::record_terminator`)
+/// against the filters' `put`.
+#[test]
+fn put_writes_what_the_output_filters_put_makes() {
+    use rpoe::filter::Filter;
+    let records = || {
+        vec![
+            Value::from("abc"),
+            Value::Bytes(Vec::new()),
+            Value::Bytes(vec![b'x'; 5000]),
+            Value::Int(7),
+            Value::from("\u{e9}t\u{e9}"),
+            Value::Bytes(vec![b'y'; 2046]),
+            Value::Bytes(vec![b'z'; 2047]),
+        ]
+    };
+    type MakeFilter = fn() -> Box<dyn Filter>;
+    let filters: [MakeFilter; 4] = [
+        || Box::new(Line::builder().output_literal("\n").build().unwrap()),
+        || Box::new(Line::new()),
+        || Box::new(Line::builder().output_literal("<EOL>").build().unwrap()),
+        || Box::new(Block::new()),
+    ];
+    for make in filters {
+        let mut expected = Vec::new();
+        let mut reference = make();
+        for r in records() {
+            if let Ok(chunks) = reference.put(vec![r]) {
+                for c in chunks {
+                    expected.extend_from_slice(c.as_bytes().unwrap());
+                }
+            }
+        }
+        let (a, mut peer) = pair();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).unwrap();
+            got
+        });
+        let mut kernel = Kernel::new().unwrap();
+        let errors = Rc::new(RefCell::new(Vec::new()));
+        let seen = errors.clone();
+        let stream = RefCell::new(Some(a));
+        Session::new(None::<ReadWrite>)
+            .inline_state("_start", move |ctx, _| {
+                let w = ReadWrite::new(stream.borrow_mut().take().unwrap())
+                    .boxed_filters(Box::new(Line::new()), make())
+                    .flushed_event("flushed")
+                    .error_event("error")
+                    .create(ctx)
+                    .unwrap();
+                for r in records() {
+                    w.put(r);
+                }
+                *ctx.heap = Some(w);
+                // A wheel whose count of buffered bytes goes wrong never
+                // flushes: fail then, rather than hang.
+                ctx.delay("give_up", 10.0, args![]);
+            })
+            .inline_state("error", move |_, args| {
+                seen.borrow_mut()
+                    .push(args.get::<&str>(ARG0).unwrap().to_owned());
+            })
+            .inline_state("flushed", |ctx, _| {
+                *ctx.heap = None; // closes the stream: the reader sees EOF
+                ctx.alarm_remove_all();
+            })
+            .inline_state("give_up", |ctx, _| {
+                *ctx.heap = None;
+            })
+            .create(&mut kernel)
+            .unwrap();
+        kernel.run().unwrap();
+        let got = reader.join().unwrap();
+        assert_eq!(*errors.borrow(), ["put"]);
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "framed bytes differ from the filter's put");
+    }
+}

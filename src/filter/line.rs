@@ -441,6 +441,10 @@ impl Filter for Line {
         Ok(())
     }
 
+    fn record_terminator(&self) -> Option<&[u8]> {
+        Some(&self.output)
+    }
+
     fn get_pending(&self) -> Option<Vec<Value>> {
         self.buf.pending()
     }

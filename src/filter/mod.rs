@@ -150,6 +150,17 @@ pub trait Filter {
         Ok(out)
     }
 
+    /// For a filter that frames a byte record (`Bytes` or `Str`) as the
+    /// record's bytes followed by a fixed terminator, as Line does (its
+    /// output literal) and Stream does (an empty one): that terminator. A
+    /// wheel then copies a small record and the terminator straight into
+    /// its output and hands the record's buffer back to its input filter,
+    /// with no framed record in between. `None`, the default: records go
+    /// through [`put_one_owned`](Self::put_one_owned).
+    fn record_terminator(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// Takes back a record's buffer that its wheel is done with (a line it
     /// copied into its output, say), for the next record this filter makes.
     /// The default, and a filter's choice for buffers it does not keep,
@@ -178,6 +189,7 @@ pub(crate) fn chunk_bytes(v: &Value) -> Result<&[u8], FilterError> {
 }
 
 /// A record's own bytes, taken without copying: `Bytes` or `Str`.
+#[inline]
 pub(crate) fn into_record_bytes(v: Value) -> Result<Vec<u8>, FilterError> {
     match v {
         Value::Bytes(b) => Ok(b),

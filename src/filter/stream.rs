@@ -51,6 +51,10 @@ impl Filter for Stream {
         Ok(())
     }
 
+    fn record_terminator(&self) -> Option<&[u8]> {
+        Some(&[])
+    }
+
     fn put(&mut self, records: Vec<Value>) -> Result<Vec<Value>, FilterError> {
         records
             .into_iter()

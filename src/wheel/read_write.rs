@@ -394,6 +394,18 @@ const CHUNK_MAX: usize = 256 * 1024;
 /// An emptied copy buffer up to this capacity is kept for the next output;
 /// this is what a connection holds between bursts, at most.
 const SPARE_MAX: usize = 128 * 1024;
+/// Appends a record's terminator; the usual ones (none, LF, CRLF) without
+/// a call to `memcpy`, which costs more than the copy.
+#[inline(always)]
+fn append_terminator(out: &mut Vec<u8>, term: &[u8]) {
+    match *term {
+        [] => {}
+        [a] => out.push(a),
+        [a, b] => out.extend_from_slice(&[a, b]),
+        _ => out.extend_from_slice(term),
+    }
+}
+
 /// Slices per vectored write.
 const MAX_SLICES: usize = 64;
 
@@ -409,6 +421,61 @@ impl Inner {
         self.puts_pending = 0;
         self.early_octets = 0;
         self.early_puts = 0;
+    }
+
+    /// Frames one record and queues it (`put` of one record). A byte
+    /// record whose output filter frames it as its bytes and a fixed
+    /// terminator (Line, Stream) is copied with the terminator straight into
+    /// the output, if small, and its buffer goes back to the input filter
+    /// for the next record: no framed record is made, and none comes back
+    /// from the filter (a 24-byte return the caller read in 16-byte pieces
+    /// while the filter's 8-byte stores of it were still in flight).
+    #[inline(always)]
+    fn put_one(&mut self, record: Value) -> Result<(), FilterError> {
+        let Some(term) = self.output_filter.record_terminator() else {
+            let bytes = self.output_filter.put_one_owned(record)?;
+            self.queue(bytes);
+            return Ok(());
+        };
+        let mut bytes = crate::filter::into_record_bytes(record)?;
+        let n = bytes.len() + term.len();
+        if n == 0 {
+            return Ok(());
+        }
+        self.buffered += n;
+        self.puts_pending += 1;
+        if n >= COPY_MAX {
+            bytes.extend_from_slice(term);
+            self.out.push_back(Chunk {
+                bytes,
+                puts: 1,
+                copied: false,
+            });
+            return Ok(());
+        }
+        match self.out.back_mut() {
+            Some(last) if last.copied && last.bytes.len() + n <= CHUNK_MAX => {
+                last.bytes.extend_from_slice(&bytes);
+                append_terminator(&mut last.bytes, term);
+                last.puts += 1;
+            }
+            _ => {
+                let mut buf = std::mem::take(&mut self.spare);
+                if buf.capacity() == 0 {
+                    // Powers of two, so that growth stops at SPARE_MAX exactly.
+                    buf.reserve_exact(n.max(4096).next_power_of_two());
+                }
+                buf.extend_from_slice(&bytes);
+                append_terminator(&mut buf, term);
+                self.out.push_back(Chunk {
+                    bytes: buf,
+                    puts: 1,
+                    copied: true,
+                });
+            }
+        }
+        self.input_filter.recycle(bytes);
+        Ok(())
     }
 
     /// Queues the bytes of one `put` call.
@@ -826,7 +893,7 @@ impl ReadWrite {
     /// buffered output has reached HighMark.
     #[inline(always)]
     pub fn put(&self, record: impl Into<Value>) -> bool {
-        self.put_with(|filter| filter.put_one_owned(record.into()))
+        self.put_with(|i| i.put_one(record.into()))
     }
 
     /// Queues records for writing (POE's `put(@records)`); returns whether
@@ -837,17 +904,18 @@ impl ReadWrite {
     /// rejects is dropped and reported as ErrorEvent `put`; after
     /// `shutdown_output` or a write error, records are dropped.
     pub fn put_all(&self, records: Vec<Value>) -> bool {
-        self.put_with(|filter| {
+        self.put_with(|i| {
             let mut out = Vec::new();
-            filter.put_bytes(records, &mut out).map(|()| out)
+            i.output_filter.put_bytes(records, &mut out)?;
+            i.queue(out);
+            Ok(())
         })
     }
 
+    /// Frames records with `frame`, which queues them, then does what a
+    /// `put` does after (flushing or resuming the write watcher, HighMark).
     #[inline(always)]
-    fn put_with(
-        &self,
-        frame: impl FnOnce(&mut dyn Filter) -> Result<Vec<u8>, FilterError>,
-    ) -> bool {
+    fn put_with(&self, frame: impl FnOnce(&mut Inner) -> Result<(), FilterError>) -> bool {
         let mut guard = self.0.borrow_mut();
         let i = &mut *guard;
         if i.output_done {
@@ -855,8 +923,8 @@ impl ReadWrite {
             return i.high_state;
         }
         let was_empty = i.buffered() == 0;
-        match frame(&mut *i.output_filter) {
-            Ok(bytes) => i.queue(bytes),
+        match frame(i) {
+            Ok(()) => {}
             Err(e) => {
                 log::warn!(
                     "ReadWrite({}): record rejected by the output filter: {e}",
