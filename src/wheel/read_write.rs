@@ -406,6 +406,33 @@ fn append_terminator(out: &mut Vec<u8>, term: &[u8]) {
     }
 }
 
+/// Copies a small record and its terminator into the last copy buffer of
+/// `out` if it has room, else into a new one (`spare`, if kept).
+#[inline(always)]
+fn copy_into_chunks(out: &mut VecDeque<Chunk>, spare: &mut Vec<u8>, record: &[u8], term: &[u8]) {
+    let n = record.len() + term.len();
+    if let Some(last) = out.back_mut() {
+        if last.copied && last.bytes.len() + n <= CHUNK_MAX {
+            last.bytes.extend_from_slice(record);
+            append_terminator(&mut last.bytes, term);
+            last.puts += 1;
+            return;
+        }
+    }
+    let mut buf = std::mem::take(spare);
+    if buf.capacity() == 0 {
+        // Powers of two, so that growth stops at SPARE_MAX exactly.
+        buf.reserve_exact(n.max(4096).next_power_of_two());
+    }
+    buf.extend_from_slice(record);
+    append_terminator(&mut buf, term);
+    out.push_back(Chunk {
+        bytes: buf,
+        puts: 1,
+        copied: true,
+    });
+}
+
 /// Slices per vectored write.
 const MAX_SLICES: usize = 64;
 
@@ -439,41 +466,14 @@ impl Inner {
         };
         let mut bytes = crate::filter::into_record_bytes(record)?;
         let n = bytes.len() + term.len();
-        if n == 0 {
+        if n == 0 || n >= COPY_MAX {
+            bytes.extend_from_slice(term);
+            self.queue(bytes);
             return Ok(());
         }
         self.buffered += n;
         self.puts_pending += 1;
-        if n >= COPY_MAX {
-            bytes.extend_from_slice(term);
-            self.out.push_back(Chunk {
-                bytes,
-                puts: 1,
-                copied: false,
-            });
-            return Ok(());
-        }
-        match self.out.back_mut() {
-            Some(last) if last.copied && last.bytes.len() + n <= CHUNK_MAX => {
-                last.bytes.extend_from_slice(&bytes);
-                append_terminator(&mut last.bytes, term);
-                last.puts += 1;
-            }
-            _ => {
-                let mut buf = std::mem::take(&mut self.spare);
-                if buf.capacity() == 0 {
-                    // Powers of two, so that growth stops at SPARE_MAX exactly.
-                    buf.reserve_exact(n.max(4096).next_power_of_two());
-                }
-                buf.extend_from_slice(&bytes);
-                append_terminator(&mut buf, term);
-                self.out.push_back(Chunk {
-                    bytes: buf,
-                    puts: 1,
-                    copied: true,
-                });
-            }
-        }
+        copy_into_chunks(&mut self.out, &mut self.spare, &bytes, term);
         self.input_filter.recycle(bytes);
         Ok(())
     }
@@ -493,26 +493,8 @@ impl Inner {
             });
             return;
         }
-        if let Some(last) = self.out.back_mut() {
-            if last.copied && last.bytes.len() + bytes.len() <= CHUNK_MAX {
-                last.bytes.extend_from_slice(&bytes);
-                last.puts += 1;
-                self.input_filter.recycle(bytes);
-                return;
-            }
-        }
-        let mut buf = std::mem::take(&mut self.spare);
-        if buf.capacity() == 0 {
-            // Powers of two, so that growth stops at SPARE_MAX exactly.
-            buf.reserve_exact(bytes.len().max(4096).next_power_of_two());
-        }
-        buf.extend_from_slice(&bytes);
+        copy_into_chunks(&mut self.out, &mut self.spare, &bytes, &[]);
         self.input_filter.recycle(bytes);
-        self.out.push_back(Chunk {
-            bytes: buf,
-            puts: 1,
-            copied: true,
-        });
     }
 
     /// Writes what input handlers just queued, without waiting for the
