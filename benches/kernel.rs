@@ -336,7 +336,8 @@ fn ratio_table() {
     println!(
         "\nrpoe vs plain-Rust floor (VecDeque + HashMap): {PROCESSES} processes x {ROUNDS} interleaved rounds;"
     );
-    println!("each process's medians, then the median over processes (range over processes):");
+    println!("each process's medians, then the median over processes (range over processes);");
+    println!("ns/ev is per event, except in the post_pingpong rows: per round trip (two events):");
     println!(
         "{:<19} {:>9} {:>18} {:>18} {:>19}",
         "shape", "events", "rpoe ns/ev", "floor ns/ev", "ratio"
