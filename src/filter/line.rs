@@ -246,10 +246,17 @@ impl Line {
     /// changes: the same steps without matching the mode on every line.
     #[inline]
     fn get_one_any(&mut self) -> Result<Option<Value>, FilterError> {
+        Ok(self.next_any()?.map(Value::Bytes))
+    }
+
+    /// The next line in the default mode (any of CR, LF, CRLF, LFCR ends
+    /// it), checked against the maximum length.
+    #[inline(always)]
+    fn next_any(&mut self) -> Result<Option<Vec<u8>>, FilterError> {
         let data = self.buf.data();
         let from = self.scan.min(data.len());
         let Some(p) = find_cr_or_lf(&data[from..]) else {
-            return self.no_terminator(true);
+            return self.no_terminator(true).map(|_| None);
         };
         let at = from + p;
         let pair = if data[at] == b'\r' { b'\n' } else { b'\r' };
@@ -259,7 +266,12 @@ impl Line {
             1
         };
         let line = self.cut_line(at, len);
-        self.checked(line)
+        if line.len() > self.max_length {
+            return Err(FilterError::LineTooLong {
+                max: self.max_length,
+            });
+        }
+        Ok(Some(line))
     }
 
     /// No terminator in the data: an error if the partial line is already
@@ -403,6 +415,25 @@ impl Filter for Line {
             };
         }
         self.checked(line)
+    }
+
+    fn get_one_into(&mut self, slot: &mut Value) -> Result<bool, FilterError> {
+        if !self.any {
+            return Ok(match self.get_one()? {
+                Some(record) => {
+                    *slot = record;
+                    true
+                }
+                None => false,
+            });
+        }
+        Ok(match self.next_any()? {
+            Some(line) => {
+                *slot = Value::Bytes(line);
+                true
+            }
+            None => false,
+        })
     }
 
     fn put(&mut self, records: Vec<Value>) -> Result<Vec<Value>, FilterError> {

@@ -54,6 +54,24 @@ pub trait Filter {
     /// is dropped and the filter can go on.
     fn get_one(&mut self) -> Result<Option<Value>, FilterError>;
 
+    /// The next complete record, if there is one, written into `slot`
+    /// (`get_one` for a wheel that has its event's arguments ready: the
+    /// record is made where the event carries it, not returned through
+    /// memory and copied there). `Ok(false)`, and `slot` untouched, if
+    /// there is none.
+    ///
+    /// # Errors
+    /// As [`get_one`](Self::get_one).
+    fn get_one_into(&mut self, slot: &mut Value) -> Result<bool, FilterError> {
+        Ok(match self.get_one()? {
+            Some(record) => {
+                *slot = record;
+                true
+            }
+            None => false,
+        })
+    }
+
     /// Appends chunks and returns every complete record (POE's `get`).
     ///
     /// # Errors

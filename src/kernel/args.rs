@@ -172,6 +172,11 @@ impl Args {
         }
     }
 
+    /// Argument `index`, to change in place, if present.
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut Value> {
+        self.as_mut_slice().get_mut(index)
+    }
+
     /// The raw value of argument `index`, if present.
     pub fn value(&self, index: usize) -> Option<&Value> {
         self.as_slice().get(index)

@@ -261,20 +261,19 @@ impl<H: 'static> Ctx<'_, H> {
     /// it): failures are logged, nothing is returned, and the value is
     /// dropped where the handler left it.
     #[inline]
-    pub(crate) fn call_prepared_for_effect(&mut self, call: &SelfCall<H>, args: Args) {
+    pub(crate) fn call_prepared_for_effect(&mut self, call: &SelfCall<H>, args: &mut Args) {
         match &call.handler {
             Some(handler) if call.frame.session == self.kernel.frame.session => {
-                let mut args = args;
                 invoke_for_effect(
                     self.heap,
                     self.states,
                     self.kernel.core,
                     &call.frame,
-                    &mut args,
+                    args,
                     handler,
                 );
             }
-            _ => crate::kernel::discard(self.call_prepared_outcome(call, args)),
+            _ => crate::kernel::discard(self.call_prepared_outcome(call, std::mem::take(args))),
         }
     }
 }

@@ -23,7 +23,7 @@ use std::rc::Rc;
 use super::{allocate_wheel_id, errno_of, errstr_of, WheelError};
 use crate::filter::{Filter, FilterError, Line};
 use crate::{
-    args, ByteStream, Ctx, EventName, HandleId, Registration, SelfCall, SharedStream, Value,
+    args, ByteStream, Ctx, EventName, HandleId, Registration, SelfCall, SharedStream, Value, ARG0,
 };
 
 /// Bytes asked of the OS per read (POE::Driver::SysRW's BlockSize).
@@ -689,8 +689,16 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
             if i.events.input.is_none() {
                 return false;
             }
-            match i.input_filter.get_one() {
-                Ok(Some(record)) => {
+            // The filter writes the record into the event's arguments
+            // itself: returned through memory and then moved there, it was
+            // read back in 16-byte pieces while the filter's 8-byte stores
+            // of it were still in flight.
+            let mut args = args![Value::Undef, i.id as i64];
+            let Some(slot) = args.get_mut(ARG0) else {
+                return false;
+            };
+            match i.input_filter.get_one_into(slot) {
+                Ok(true) => {
                     i.records_read += 1;
                     if !prepared
                         .as_ref()
@@ -702,14 +710,13 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
                             .clone()
                             .map(|event| (i.input_renames, ctx.prepare_call(event)));
                     }
-                    let args = args![record, i.id as i64];
                     drop(i);
                     if let Some((_, call)) = &prepared {
-                        ctx.call_prepared_for_effect(call, args);
+                        ctx.call_prepared_for_effect(call, &mut args);
                     }
                     None
                 }
-                Ok(None) => return true,
+                Ok(false) => return true,
                 Err(e) => Some(e),
             }
         };
