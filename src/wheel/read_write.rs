@@ -459,12 +459,22 @@ impl Inner {
     /// while the filter's 8-byte stores of it were still in flight).
     #[inline(always)]
     fn put_one(&mut self, record: Value) -> Result<(), FilterError> {
+        if self.output_filter.record_terminator().is_some() {
+            return self.put_bytes(crate::filter::into_record_bytes(record)?);
+        }
+        let bytes = self.output_filter.put_one_owned(record)?;
+        self.queue(bytes);
+        Ok(())
+    }
+
+    /// [`put_one`](Self::put_one) of a `Bytes` record, given its bytes.
+    #[inline(always)]
+    fn put_bytes(&mut self, mut bytes: Vec<u8>) -> Result<(), FilterError> {
         let Some(term) = self.output_filter.record_terminator() else {
-            let bytes = self.output_filter.put_one_owned(record)?;
-            self.queue(bytes);
+            let framed = self.output_filter.put_one_owned(Value::Bytes(bytes))?;
+            self.queue(framed);
             return Ok(());
         };
-        let mut bytes = crate::filter::into_record_bytes(record)?;
         let n = bytes.len() + term.len();
         if n == 0 || n >= COPY_MAX {
             bytes.extend_from_slice(term);
@@ -882,7 +892,13 @@ impl ReadWrite {
     /// buffered output has reached HighMark.
     #[inline(always)]
     pub fn put(&self, record: impl Into<Value>) -> bool {
-        self.put_with(|i| i.put_one(record.into()))
+        // A byte record's buffer is taken out here, where the program's
+        // value was just stored, in the pieces it was stored in: moved on
+        // whole, the value was read back across them.
+        match record.into() {
+            Value::Bytes(bytes) => self.put_with(|i| i.put_bytes(bytes)),
+            record => self.put_with(|i| i.put_one(record)),
+        }
     }
 
     /// Queues records for writing (POE's `put(@records)`); returns whether
