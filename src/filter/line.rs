@@ -266,11 +266,7 @@ impl Line {
             1
         };
         let line = self.cut_line(at, len);
-        if line.len() > self.max_length {
-            return Err(FilterError::LineTooLong {
-                max: self.max_length,
-            });
-        }
+        self.fits(&line)?;
         Ok(Some(line))
     }
 
@@ -313,12 +309,19 @@ impl Line {
     /// The line as a record, or an error if it is longer than allowed.
     #[inline]
     fn checked(&self, line: Vec<u8>) -> Result<Option<Value>, FilterError> {
+        self.fits(&line)?;
+        Ok(Some(Value::Bytes(line)))
+    }
+
+    /// [`FilterError::LineTooLong`] for a line over the maximum length.
+    #[inline(always)]
+    fn fits(&self, line: &[u8]) -> Result<(), FilterError> {
         if line.len() > self.max_length {
             return Err(FilterError::LineTooLong {
                 max: self.max_length,
             });
         }
-        Ok(Some(Value::Bytes(line)))
+        Ok(())
     }
 
     /// The next terminator at or after `self.scan`: (offset, length) in the
@@ -419,13 +422,7 @@ impl Filter for Line {
 
     fn get_one_into(&mut self, slot: &mut Value) -> Result<bool, FilterError> {
         if !self.any {
-            return Ok(match self.get_one()? {
-                Some(record) => {
-                    *slot = record;
-                    true
-                }
-                None => false,
-            });
+            return Ok(super::store_record(slot, self.get_one()?));
         }
         Ok(match self.next_any()? {
             Some(line) => {

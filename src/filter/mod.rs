@@ -63,13 +63,7 @@ pub trait Filter {
     /// # Errors
     /// As [`get_one`](Self::get_one).
     fn get_one_into(&mut self, slot: &mut Value) -> Result<bool, FilterError> {
-        Ok(match self.get_one()? {
-            Some(record) => {
-                *slot = record;
-                true
-            }
-            None => false,
-        })
+        Ok(store_record(slot, self.get_one()?))
     }
 
     /// Appends chunks and returns every complete record (POE's `get`).
@@ -185,6 +179,18 @@ pub trait Filter {
     /// hands it to a per-thread pool that every filter draws from.
     fn recycle(&mut self, buf: Vec<u8>) {
         pool::give(buf);
+    }
+}
+
+/// Stores `record`, if any, in `slot` ([`Filter::get_one_into`]'s answer).
+#[inline]
+pub(crate) fn store_record(slot: &mut Value, record: Option<Value>) -> bool {
+    match record {
+        Some(record) => {
+            *slot = record;
+            true
+        }
+        None => false,
     }
 }
 

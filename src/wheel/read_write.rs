@@ -705,7 +705,7 @@ fn deliver_records<H: 'static>(ctx: &mut Ctx<'_, H>, rc: &Rc<RefCell<Inner>>) ->
             // of it were still in flight.
             let mut args = args![Value::Undef, i.id as i64];
             let Some(slot) = args.get_mut(ARG0) else {
-                return false;
+                return false; // not reached: the arguments hold two values
             };
             match i.input_filter.get_one_into(slot) {
                 Ok(true) => {
