@@ -7,8 +7,11 @@
 //! byte filters ([`Line`], [`Stream`], [`Block`]) take `Value::Bytes` or `Value::Str`
 //! chunks and give `Value::Bytes` records; [`Value::as_utf8`] is the string
 //! view, which never panics on invalid UTF-8. Wheels use the byte fast paths
-//! ([`Filter::get_one_start_bytes`], [`Filter::put_one_owned`], and
-//! [`Filter::input_room`] to read straight into a filter's buffer).
+//! ([`Filter::get_one_start_bytes`], [`Filter::get_one_into`] to make a
+//! record where the event carries it, [`Filter::put_one_owned`],
+//! [`Filter::record_terminator`] to frame a record straight into the
+//! output, and [`Filter::input_room`] to read straight into a filter's
+//! buffer).
 //!
 //! Unlike POE, which `die`s, a line or buffer over its limit is a
 //! [`FilterError`] for that stream alone.
