@@ -454,12 +454,7 @@ impl Filter for Line {
 
     fn put_one_owned(&mut self, record: Value) -> Result<Vec<u8>, FilterError> {
         let mut bytes = super::into_record_bytes(record)?;
-        // The usual terminators (CRLF, LF) without a call to memcpy.
-        match *self.output {
-            [a, b] => bytes.extend_from_slice(&[a, b]),
-            [a] => bytes.push(a),
-            ref other => bytes.extend_from_slice(other),
-        }
+        super::append_terminator(&mut bytes, &self.output);
         Ok(bytes)
     }
 

@@ -185,6 +185,18 @@ pub trait Filter {
     }
 }
 
+/// Appends a record's terminator; the usual ones (none, LF, CRLF) without
+/// a call to `memcpy`, which costs more than the copy.
+#[inline(always)]
+pub(crate) fn append_terminator(out: &mut Vec<u8>, term: &[u8]) {
+    match *term {
+        [] => {}
+        [a] => out.push(a),
+        [a, b] => out.extend_from_slice(&[a, b]),
+        _ => out.extend_from_slice(term),
+    }
+}
+
 /// Stores `record`, if any, in `slot` ([`Filter::get_one_into`]'s answer).
 #[inline]
 pub(crate) fn store_record(slot: &mut Value, record: Option<Value>) -> bool {

@@ -21,7 +21,7 @@ use std::net::Shutdown;
 use std::rc::Rc;
 
 use super::{allocate_wheel_id, errno_of, errstr_of, WheelError};
-use crate::filter::{Filter, FilterError, Line};
+use crate::filter::{append_terminator, Filter, FilterError, Line};
 use crate::{
     args, ByteStream, Ctx, EventName, HandleId, Registration, SelfCall, SharedStream, Value, ARG0,
 };
@@ -394,18 +394,6 @@ const CHUNK_MAX: usize = 256 * 1024;
 /// An emptied copy buffer up to this capacity is kept for the next output;
 /// this is what a connection holds between bursts, at most.
 const SPARE_MAX: usize = 128 * 1024;
-/// Appends a record's terminator; the usual ones (none, LF, CRLF) without
-/// a call to `memcpy`, which costs more than the copy.
-#[inline(always)]
-fn append_terminator(out: &mut Vec<u8>, term: &[u8]) {
-    match *term {
-        [] => {}
-        [a] => out.push(a),
-        [a, b] => out.extend_from_slice(&[a, b]),
-        _ => out.extend_from_slice(term),
-    }
-}
-
 /// Copies a small record and its terminator into the last copy buffer of
 /// `out` if it has room, else into a new one (`spare`, if kept).
 #[inline(always)]
@@ -450,24 +438,29 @@ impl Inner {
         self.early_puts = 0;
     }
 
-    /// Frames one record and queues it (`put` of one record). A byte
-    /// record whose output filter frames it as its bytes and a fixed
-    /// terminator (Line, Stream) is copied with the terminator straight into
-    /// the output, if small, and its buffer goes back to the input filter
-    /// for the next record: no framed record is made, and none comes back
-    /// from the filter (a 24-byte return the caller read in 16-byte pieces
-    /// while the filter's 8-byte stores of it were still in flight).
-    #[inline(always)]
+    /// Frames one record other than `Bytes` (see [`put_bytes`](Self::put_bytes))
+    /// and queues it: a `Str` one as its bytes where the output filter
+    /// frames by terminator, the rest through the filter.
     fn put_one(&mut self, record: Value) -> Result<(), FilterError> {
-        if self.output_filter.record_terminator().is_some() {
-            return self.put_bytes(crate::filter::into_record_bytes(record)?);
+        match record {
+            Value::Str(s) if self.output_filter.record_terminator().is_some() => {
+                self.put_bytes(s.into_bytes())
+            }
+            record => {
+                let bytes = self.output_filter.put_one_owned(record)?;
+                self.queue(bytes);
+                Ok(())
+            }
         }
-        let bytes = self.output_filter.put_one_owned(record)?;
-        self.queue(bytes);
-        Ok(())
     }
 
-    /// [`put_one`](Self::put_one) of a `Bytes` record, given its bytes.
+    /// Frames one `Bytes` record, given its bytes, and queues it. If the
+    /// output filter frames it as its bytes and a fixed terminator (Line,
+    /// Stream), a small record is copied with the terminator straight into
+    /// the output and its buffer goes back to the input filter for the
+    /// next record: no framed record is made, and none comes back from the
+    /// filter (a 24-byte return the caller read in 16-byte pieces while the
+    /// filter's 8-byte stores of it were still in flight).
     #[inline(always)]
     fn put_bytes(&mut self, mut bytes: Vec<u8>) -> Result<(), FilterError> {
         let Some(term) = self.output_filter.record_terminator() else {
