@@ -726,6 +726,113 @@ fn run_dispatches_as_timeslice_stepping_does() {
     assert_eq!(*logs[1].borrow(), *logs[0].borrow());
 }
 
+/// `run` dispatches batches of posts back to back in one loop where the end
+/// of one batch and the start of the next would do nothing (one event per
+/// batch in a ping-pong): it must dispatch what stepping with
+/// `run_one_timeslice` does where something does happen between batches:
+/// the GC stopping a session nothing holds, a dropped postback releasing
+/// its session, a new session's hold, an alias removed, IDLE. No timers
+/// here: with one queued, batches are not run together.
+#[test]
+fn back_to_back_batches_dispatch_as_timeslice_stepping_does() {
+    fn program(kernel: &mut Kernel) -> Rc<RefCell<Vec<String>>> {
+        let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+        let s = seen.clone();
+        kernel.set_dispatch_hook(move |d| {
+            s.borrow_mut()
+                .push(format!("{}:{}<-{}", d.session, d.event, d.sender))
+        });
+        // "a" ticks, pinging "b" each time; it keeps a postback to "held"
+        // until its third tick.
+        Session::new((0i64, None::<Value>))
+            .inline_state("_start", |ctx, _| {
+                ctx.alias_set("a").unwrap();
+                ctx.sig("IDLE", "idle");
+                ctx.yield_("tick", args![]);
+            })
+            .inline_state("keep", |ctx, mut args| ctx.heap.1 = Some(args.take(0)))
+            .inline_state("tick", |ctx, _| {
+                ctx.heap.0 += 1;
+                let n = ctx.heap.0;
+                if n == 3 {
+                    ctx.heap.1 = None;
+                }
+                if n < 7 {
+                    ctx.yield_("tick", args![]);
+                    ctx.post("b", "ping", args![n]).unwrap();
+                }
+            })
+            .inline_state("pong", |_, _| ())
+            .inline_state("idle", |ctx, _| {
+                ctx.sig_handled();
+                ctx.alias_remove("a").unwrap();
+                ctx.sig("IDLE", "");
+            })
+            .inline_state("_stop", |_, _| ())
+            .create(kernel)
+            .unwrap();
+        // "b" answers each ping to its sender; makes a child (a ticker) at
+        // 2; gives up its alias at 5.
+        Session::new(())
+            .inline_state("_start", |ctx, _| ctx.alias_set("b").unwrap())
+            .inline_state("ping", |ctx, args| {
+                let n: i64 = args.get(ARG0)?;
+                if n == 2 {
+                    ticker(3).create(ctx).unwrap();
+                }
+                let sender = ctx.sender();
+                ctx.post(sender, "pong", args![n])?;
+                if n == 5 {
+                    ctx.alias_remove("b").unwrap();
+                }
+                Ok::<_, Error>(())
+            })
+            .inline_state("_stop", |_, _| ())
+            .create(kernel)
+            .unwrap();
+        // "held" is held by nothing but its postback, in "a"'s heap.
+        Session::new(())
+            .inline_state("_start", |ctx, _| {
+                let pb = ctx.postback("never", args![]);
+                ctx.post("a", "keep", args![Value::shared(pb)]).unwrap();
+            })
+            .inline_state("_stop", |_, _| ())
+            .create(kernel)
+            .unwrap();
+        // "loner" ticks twice; then nothing holds it.
+        ticker(2).create(kernel).unwrap();
+        seen
+    }
+    /// A session that yields "tick" `times` times, then holds nothing.
+    fn ticker(times: i64) -> Session<i64> {
+        Session::new(0)
+            .inline_state("_start", |ctx, _| ctx.yield_("tick", args![]))
+            .inline_state("tick", move |ctx, _| {
+                *ctx.heap += 1;
+                if *ctx.heap < times {
+                    ctx.yield_("tick", args![]);
+                }
+            })
+            .inline_state("_stop", |_, _| ())
+    }
+    let mut stepped = Kernel::new_virtual(0.0).unwrap();
+    let stepped_log = program(&mut stepped);
+    while stepped.run_one_timeslice().unwrap() {}
+    let mut ran = Kernel::new_virtual(0.0).unwrap();
+    let ran_log = program(&mut ran);
+    ran.run().unwrap();
+    let stepped_log = stepped_log.borrow();
+    for stop in ["1", "2", "3", "4", "5"] {
+        let stopped = format!("{stop}:_stop<-");
+        assert!(
+            stepped_log.iter().any(|e| e.starts_with(&stopped)),
+            "session {stop} stops: {stepped_log:?}"
+        );
+    }
+    assert!(stepped_log.iter().any(|e| e.ends_with(":idle<-KERNEL")));
+    assert_eq!(*ran_log.borrow(), *stepped_log);
+}
+
 /// Sessions made from the same closures (which capture nothing, so the
 /// kernel shares one handler among them) still run on their own heaps:
 /// each counts its own ticks, as its `_stop` reports.

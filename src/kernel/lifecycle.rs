@@ -226,15 +226,8 @@ fn free(core: &mut Core, sid: SessionId) {
 /// it stopped any.
 #[inline]
 pub(crate) fn gc_sweep(core: &mut Core) -> bool {
-    // One mark of a session that something holds again (a yield loop marks
-    // its session at every release and posts again before the sweep): no
-    // round to set up.
-    if let [sid] = core.marks[..] {
-        if let Some(e) = core.entry_mut(sid).filter(|e| e.is_held()) {
-            e.marked = false;
-            core.marks.clear();
-            return false;
-        }
+    if gc_sweep_stops_none(core) {
+        return false;
     }
     let mut stopped = false;
     while !core.marks.is_empty() {
@@ -257,6 +250,26 @@ pub(crate) fn gc_sweep(core: &mut Core) -> bool {
         core.sweeping = round;
     }
     stopped
+}
+
+/// The sweep's common case, done at once: no marks, or one mark of a
+/// session that something holds again (a yield loop marks its session at
+/// every release and posts again before the sweep), which is cleared.
+/// Returns false, touching nothing, when a real sweep is needed.
+#[inline(always)]
+pub(crate) fn gc_sweep_stops_none(core: &mut Core) -> bool {
+    match core.marks[..] {
+        [] => true,
+        [sid] => match core.entry_mut(sid).filter(|e| e.is_held()) {
+            Some(e) => {
+                e.marked = false;
+                core.marks.clear();
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 /// POE's `stop()`: every session, in reverse breadth-first order from the

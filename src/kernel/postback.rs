@@ -167,6 +167,12 @@ impl Core {
         self.release_dropped();
     }
 
+    /// Whether [`drain_released`](Self::drain_released) has anything to do.
+    #[inline]
+    pub(crate) fn has_released(&self) -> bool {
+        !self.released.borrow().is_empty() || self.has_io_requests()
+    }
+
     #[cold]
     fn release_dropped(&mut self) {
         let released = std::mem::take(&mut *self.released.borrow_mut());

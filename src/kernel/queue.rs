@@ -416,6 +416,13 @@ impl Queue {
         self.posts.len() + self.slots.len() + self.holds.len() - self.dead_holds
     }
 
+    /// Whether a post or a live hold is queued (unlike
+    /// [`has_posts`](Self::has_posts), holds of sessions gone do not count).
+    #[inline]
+    pub fn has_live_posts(&self) -> bool {
+        !self.posts.is_empty() || self.holds.len() > self.dead_holds
+    }
+
     /// Whether a post (or a hold) is queued: those are always due.
     #[inline]
     pub fn has_posts(&self) -> bool {

@@ -380,10 +380,17 @@ impl Core {
     /// Applies what [`Registration`]s asked for since the last time.
     #[inline]
     pub(crate) fn apply_io_requests(&mut self) {
-        if self.handles.requests.borrow().is_empty() {
+        if !self.has_io_requests() {
             return;
         }
         self.apply_io_requests_now();
+    }
+
+    /// Whether wheels asked for changes to their watchers since the last
+    /// [`apply_io_requests`](Self::apply_io_requests).
+    #[inline]
+    pub(crate) fn has_io_requests(&self) -> bool {
+        !self.handles.requests.borrow().is_empty()
     }
 
     #[cold]
