@@ -628,12 +628,7 @@ fn new_sessions_are_held_until_their_turn() {
 #[test]
 fn run_dispatches_as_timeslice_stepping_does() {
     fn program(kernel: &mut Kernel) -> Rc<RefCell<Vec<String>>> {
-        let seen = Rc::new(RefCell::new(Vec::<String>::new()));
-        let s = seen.clone();
-        kernel.set_dispatch_hook(move |d| {
-            s.borrow_mut()
-                .push(format!("{}:{}<-{}", d.session, d.event, d.sender))
-        });
+        let seen = record_dispatches(kernel);
         Session::new(())
             .inline_state("_start", |ctx, _| ctx.alias_set("b").unwrap())
             .inline_state("ping", |ctx, args| {
@@ -674,28 +669,15 @@ fn run_dispatches_as_timeslice_stepping_does() {
             })
             .inline_state("pong", |_, _| ())
             .inline_state("timer", |_, _| ())
-            .inline_state("idle", |ctx, _| {
-                ctx.sig_handled();
-                ctx.alias_remove("a").unwrap();
-                ctx.sig("IDLE", "");
-            })
+            .inline_state("idle", on_idle_give_up_alias_a)
             .inline_state("_stop", |_, _| ())
             .create(kernel)
             .unwrap();
         seen
     }
-    let mut stepped = Kernel::new_virtual(0.0).unwrap();
-    let stepped_log = program(&mut stepped);
-    while stepped.run_one_timeslice().unwrap() {}
-    let mut ran = Kernel::new_virtual(0.0).unwrap();
-    let ran_log = program(&mut ran);
-    ran.run().unwrap();
-    assert!(stepped_log.borrow().len() > 20);
-    assert!(stepped_log
-        .borrow()
-        .iter()
-        .any(|e| e.ends_with(":idle<-KERNEL")));
-    assert_eq!(*ran_log.borrow(), *stepped_log.borrow());
+    let stepped_log = stepped_and_ran_alike(program);
+    assert!(stepped_log.len() > 20);
+    assert!(stepped_log.iter().any(|e| e.ends_with(":idle<-KERNEL")));
 
     // stop() from a handler, in the middle of a run of batches.
     let (mut stepped, mut ran) = (
@@ -736,12 +718,7 @@ fn run_dispatches_as_timeslice_stepping_does() {
 #[test]
 fn back_to_back_batches_dispatch_as_timeslice_stepping_does() {
     fn program(kernel: &mut Kernel) -> Rc<RefCell<Vec<String>>> {
-        let seen = Rc::new(RefCell::new(Vec::<String>::new()));
-        let s = seen.clone();
-        kernel.set_dispatch_hook(move |d| {
-            s.borrow_mut()
-                .push(format!("{}:{}<-{}", d.session, d.event, d.sender))
-        });
+        let seen = record_dispatches(kernel);
         // "a" ticks, pinging "b" each time; it keeps a postback to "held"
         // until its third tick.
         Session::new((0i64, None::<Value>))
@@ -763,11 +740,7 @@ fn back_to_back_batches_dispatch_as_timeslice_stepping_does() {
                 }
             })
             .inline_state("pong", |_, _| ())
-            .inline_state("idle", |ctx, _| {
-                ctx.sig_handled();
-                ctx.alias_remove("a").unwrap();
-                ctx.sig("IDLE", "");
-            })
+            .inline_state("idle", on_idle_give_up_alias_a)
             .inline_state("_stop", |_, _| ())
             .create(kernel)
             .unwrap();
@@ -815,13 +788,7 @@ fn back_to_back_batches_dispatch_as_timeslice_stepping_does() {
             })
             .inline_state("_stop", |_, _| ())
     }
-    let mut stepped = Kernel::new_virtual(0.0).unwrap();
-    let stepped_log = program(&mut stepped);
-    while stepped.run_one_timeslice().unwrap() {}
-    let mut ran = Kernel::new_virtual(0.0).unwrap();
-    let ran_log = program(&mut ran);
-    ran.run().unwrap();
-    let stepped_log = stepped_log.borrow();
+    let stepped_log = stepped_and_ran_alike(program);
     for stop in ["1", "2", "3", "4", "5"] {
         let stopped = format!("{stop}:_stop<-");
         assert!(
@@ -830,7 +797,40 @@ fn back_to_back_batches_dispatch_as_timeslice_stepping_does() {
         );
     }
     assert!(stepped_log.iter().any(|e| e.ends_with(":idle<-KERNEL")));
-    assert_eq!(*ran_log.borrow(), *stepped_log);
+}
+
+/// Logs every dispatch of `kernel` as `session:event<-sender`.
+fn record_dispatches(kernel: &mut Kernel) -> Rc<RefCell<Vec<String>>> {
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    let s = seen.clone();
+    kernel.set_dispatch_hook(move |d| {
+        s.borrow_mut()
+            .push(format!("{}:{}<-{}", d.session, d.event, d.sender))
+    });
+    seen
+}
+
+/// Runs `program` on a virtual-time kernel stepped with
+/// `run_one_timeslice`, and on another with `run`; asserts that both
+/// dispatched the same events in the same order, and returns them.
+fn stepped_and_ran_alike(program: fn(&mut Kernel) -> Rc<RefCell<Vec<String>>>) -> Vec<String> {
+    let mut stepped = Kernel::new_virtual(0.0).unwrap();
+    let stepped_log = program(&mut stepped);
+    while stepped.run_one_timeslice().unwrap() {}
+    let mut ran = Kernel::new_virtual(0.0).unwrap();
+    let ran_log = program(&mut ran);
+    ran.run().unwrap();
+    assert_eq!(*ran_log.borrow(), *stepped_log.borrow());
+    let log = stepped_log.borrow().clone();
+    log
+}
+
+/// An IDLE handler: handles the signal, gives up alias "a" and stops
+/// watching IDLE.
+fn on_idle_give_up_alias_a<H>(ctx: &mut rpoe::Ctx<'_, H>, _: rpoe::Args) {
+    ctx.sig_handled();
+    ctx.alias_remove("a").unwrap();
+    ctx.sig("IDLE", "");
 }
 
 /// Sessions made from the same closures (which capture nothing, so the
