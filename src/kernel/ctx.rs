@@ -367,6 +367,11 @@ impl KernelHandle<'_> {
             target => self.core.resolve(target)?,
         };
         let source = self.frame.session;
+        // Rebuilt field by field where they own nothing (see
+        // `Args::take_all`): moved whole, arguments just built by `args!`
+        // were copied through the stack three times, the first copies
+        // waiting on the stores that built them.
+        let mut args = args;
         self.core.count_post(dest, source)?;
         self.core.queue.push_post(
             self.core.now,
@@ -374,7 +379,7 @@ impl KernelHandle<'_> {
                 dest,
                 source,
                 name: event.into(),
-                args,
+                args: args.take_all(),
                 kind: Kind::Post,
                 caller_state: self.frame.active_event.clone(),
             },
@@ -391,12 +396,19 @@ impl KernelHandle<'_> {
     }
 
     #[inline(always)]
-    pub(crate) fn queue_event(&mut self, dest: SessionId, name: EventName, args: Args, kind: Kind) {
+    pub(crate) fn queue_event(
+        &mut self,
+        dest: SessionId,
+        name: EventName,
+        mut args: Args,
+        kind: Kind,
+    ) {
+        // As in `post`.
         self.core.enqueue(Event {
             dest,
             source: self.frame.session,
             name,
-            args,
+            args: args.take_all(),
             kind,
             caller_state: self.frame.active_event.clone(),
         });
