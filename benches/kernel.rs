@@ -385,19 +385,25 @@ fn ratio_child(child: usize) {
 fn main() {
     // `cargo test --benches` runs bench binaries in test mode: keep that quick.
     if std::env::args().any(|a| a == "--test") {
-        // RPOE_BENCH_N and RPOE_BENCH_SHAPE size and pick the run, for profiling
+        // RPOE_BENCH_N and RPOE_BENCH_SHAPE size and pick the run, and
+        // RPOE_BENCH_SIDE (rpoe or floor) one contender, for profiling
         // (valgrind --tool=callgrind target/release/deps/kernel-* --test).
         let n = std::env::var("RPOE_BENCH_N")
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(1000);
         let only = std::env::var("RPOE_BENCH_SHAPE").ok();
+        let side = std::env::var("RPOE_BENCH_SIDE").ok();
         for shape in SHAPES
             .iter()
             .filter(|s| only.as_deref().map_or(true, |o| o == s.name))
         {
-            (shape.rpoe)(n);
-            (shape.floor)(n);
+            if side.as_deref() != Some("floor") {
+                (shape.rpoe)(n);
+            }
+            if side.as_deref() != Some("rpoe") {
+                (shape.floor)(n);
+            }
         }
         return;
     }
