@@ -442,12 +442,17 @@ impl Kernel {
                 Some(due) => due,
                 None if back_to_back && batch_boundary_is_empty(core) => {
                     // The next batch, as a timeslice would begin it (no
-                    // timers: the clock is not read). Its first post or
-                    // hold is due, so the loop cannot spin.
+                    // timers: the clock is not read). Everything queued is
+                    // due then: with posts alone, the first post, without
+                    // a second look at its key.
                     limit = (core.now, core.queue.seq_mark());
-                    match core.queue.due_before(limit) {
-                        Some(due) => due,
-                        None => break,
+                    if core.queue.only_posts_queued() {
+                        Due::Post
+                    } else {
+                        match core.queue.due_before(limit) {
+                            Some(due) => due,
+                            None => break,
+                        }
                     }
                 }
                 None => break,

@@ -416,6 +416,12 @@ impl Queue {
         self.posts.len() + self.slots.len() + self.holds.len() - self.dead_holds
     }
 
+    /// Whether posts are queued and nothing else (no timer, no hold).
+    #[inline]
+    pub fn only_posts_queued(&self) -> bool {
+        !self.posts.is_empty() && self.slots.is_empty() && self.holds.is_empty()
+    }
+
     /// Whether a post or a live hold is queued (unlike
     /// [`has_posts`](Self::has_posts), holds of sessions gone do not count).
     #[inline]
