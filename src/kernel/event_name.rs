@@ -62,6 +62,17 @@ impl EventName {
         }
     }
 
+    /// The string of a name made from a static string (which identifies
+    /// it, by address and length, for as long as the program runs); `None`
+    /// for a shared name, whose memory can be freed and reused.
+    #[inline(always)]
+    pub(crate) fn as_static(&self) -> Option<&'static str> {
+        match &self.0 {
+            Repr::Static(s) => Some(s),
+            Repr::Shared(_) => None,
+        }
+    }
+
     /// Whether the name is shared (made at run time), which dropping it
     /// must let go of; a static name needs no drop.
     #[inline(always)]

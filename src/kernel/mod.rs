@@ -443,10 +443,10 @@ impl Kernel {
                 None if back_to_back && batch_boundary_is_empty(core) => {
                     // The next batch, as a timeslice would begin it (no
                     // timers: the clock is not read). Everything queued is
-                    // due then: with posts alone, the first post, without
-                    // a second look at its key.
+                    // due then: with no holds, the first post (there is
+                    // one), without a second look at its key.
                     limit = (core.now, core.queue.seq_mark());
-                    if core.queue.only_posts_queued() {
+                    if !core.queue.has_holds() {
                         Due::Post
                     } else {
                         match core.queue.due_before(limit) {

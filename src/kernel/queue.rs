@@ -416,10 +416,10 @@ impl Queue {
         self.posts.len() + self.slots.len() + self.holds.len() - self.dead_holds
     }
 
-    /// Whether posts are queued and nothing else (no timer, no hold).
+    /// Whether new sessions' holds are queued (live or not).
     #[inline]
-    pub fn only_posts_queued(&self) -> bool {
-        !self.posts.is_empty() && self.slots.is_empty() && self.holds.is_empty()
+    pub fn has_holds(&self) -> bool {
+        !self.holds.is_empty()
     }
 
     /// Whether a post or a live hold is queued (unlike

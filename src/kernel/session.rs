@@ -292,7 +292,7 @@ pub(crate) struct Body<H> {
     /// name's address: a session handling the same event again (a yield
     /// loop, a ping-pong, a timer) skips hashing the name. Handlers never
     /// change once a session is created, so the entry never goes stale.
-    last: Option<(u64, Handler<H>)>,
+    last: Option<(&'static str, Handler<H>)>,
 }
 
 /// A table of handlers built once and shared by many sessions of the same
@@ -402,7 +402,7 @@ impl<H: 'static> Body<H> {
     #[inline(always)]
     fn run(&mut self, core: &mut Core, frame: &Frame, args: &mut Args) -> Outcome {
         let Body { heap, states, last } = self;
-        let Some(key) = frame.state.static_key() else {
+        let Some(key) = frame.state.as_static() else {
             return dispatch_with(heap, states, core, frame, args, Guard::Catch);
         };
         // The remembered handler, or the table's, remembered now; a name
@@ -410,7 +410,7 @@ impl<H: 'static> Body<H> {
         // shared table has `_start` and `_stop` at hand (each comes once
         // per session: not remembered).
         let handler = match last {
-            Some((k, h)) if *k == key => h,
+            Some((k, h)) if std::ptr::eq(*k, key) => h,
             _ => {
                 if let Tables::Shared(t) = &*states {
                     if let Some(h) = t.lifecycle_handler(frame.state.as_str()) {
