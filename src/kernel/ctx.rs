@@ -358,7 +358,7 @@ impl KernelHandle<'_> {
         &mut self,
         target: impl Into<Target<'t>>,
         event: impl Into<EventName>,
-        args: Args,
+        mut args: Args,
     ) -> Result<(), Error> {
         let dest = match target.into() {
             // An id is checked where its "events to" count is taken: one
@@ -371,7 +371,6 @@ impl KernelHandle<'_> {
         // `Args::take_all`): moved whole, arguments just built by `args!`
         // were copied through the stack three times, the first copies
         // waiting on the stores that built them.
-        let mut args = args;
         self.core.count_post(dest, source)?;
         self.core.queue.push_post(
             self.core.now,

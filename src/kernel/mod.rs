@@ -566,14 +566,20 @@ impl Kernel {
 }
 
 /// Whether the next timeslice would only dispatch a batch: posts are
-/// queued (so it is not idle), nothing is watched (so it would not poll),
-/// and there is no stop to handle.
+/// queued (so it is not idle) and it would go straight to them (see
+/// [`nothing_but_posts_to_do`]).
 #[inline]
 fn next_batch_is_posts_only(core: &Core) -> bool {
-    core.queue.has_posts()
-        && !core.is_idle()
+    core.queue.has_posts() && !core.is_idle() && nothing_but_posts_to_do(core)
+}
+
+/// Whether a timeslice would do nothing before its batch: nothing is
+/// watched (so it would not poll), no stop is requested, and sessions are
+/// left.
+#[inline(always)]
+fn nothing_but_posts_to_do(core: &Core) -> bool {
+    core.handle_total == 0
         && core.stop_requested.is_none()
-        && core.handle_total == 0
         && !core.os.active()
         && !core.handles.has_woken()
         && core.session_count() > 0
@@ -584,19 +590,15 @@ fn next_batch_is_posts_only(core: &Core) -> bool {
 /// no session (its one held mark, if any, is cleared here, as the sweep
 /// would), no timers queued (a batch with timers reads the clock first, and
 /// a timer come due may go before posts made since), and a next timeslice
-/// that would go straight to its batch (the tests of
-/// [`next_batch_is_posts_only`]; with no timers, a post or a live hold
-/// queued means that the kernel is not idle and that something is due).
+/// that would go straight to its batch (with no timers, a post or a live
+/// hold queued means that the kernel is not idle and that something is
+/// due).
 #[inline(always)]
 fn batch_boundary_is_empty(core: &mut Core) -> bool {
-    core.handle_total == 0
-        && !core.queue.has_timers()
+    !core.queue.has_timers()
         && core.queue.has_live_posts()
-        && core.stop_requested.is_none()
-        && !core.os.active()
-        && !core.handles.has_woken()
+        && nothing_but_posts_to_do(core)
         && !core.has_released()
-        && core.session_count() > 0
         && gc_sweep_stops_none(core)
 }
 
