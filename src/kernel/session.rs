@@ -94,6 +94,7 @@ impl<H: 'static> Session<H> {
 
     /// Adds a handler given as a closure (POE's `inline_states`).
     /// A later handler for the same name replaces an earlier one.
+    #[inline]
     pub fn inline_state<F, R>(mut self, name: impl Into<EventName>, handler: F) -> Self
     where
         F: Fn(&mut Ctx<'_, H>, Args) -> R + 'static,
