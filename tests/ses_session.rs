@@ -392,6 +392,45 @@ fn default_gets_name_and_args() {
     kernel.stop();
 }
 
+/// In `_default`, STATE is `_default` but the active event is still the
+/// one redirected (POE sets `$kr_active_event` before the session
+/// redirects): `get_active_event` returns it, and so does the CALLER_STATE
+/// of what `_default` posts, for a posted event as for a call.
+#[test]
+fn default_keeps_the_redirected_event_active() {
+    let mut kernel = Kernel::new().unwrap();
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    Session::new(seen.clone())
+        .inline_state("_start", |ctx, _| ctx.yield_("posted_nowhere", args![]))
+        .inline_state("_default", |ctx, args| {
+            let name: String = args.get(ARG0)?;
+            let line = format!("{} {} {}", ctx.state(), name, ctx.get_active_event());
+            ctx.heap.borrow_mut().push(line);
+            if name == "posted_nowhere" {
+                ctx.yield_("report", args![]);
+                let me = ctx.session();
+                ctx.call(me, "called_nowhere", args![]).unwrap();
+            }
+            Ok::<_, rpoe::ArgError>(())
+        })
+        .inline_state("report", |ctx, _| {
+            let line = format!("report from {:?}", ctx.caller_state());
+            ctx.heap.borrow_mut().push(line);
+        })
+        .inline_state("_stop", |_, _| ())
+        .create(&mut kernel)
+        .unwrap();
+    kernel.run().unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        [
+            "_default posted_nowhere posted_nowhere",
+            "_default called_nowhere posted_nowhere",
+            "report from Some(\"posted_nowhere\")",
+        ]
+    );
+}
+
 /// A.5: `option` returns the old value; POE's spellings normalise ("on" is
 /// 1, "off" 0); `Undef` deletes; options given at creation are there in
 /// `_start`; `trace` and `default` sessions still dispatch normally.

@@ -30,7 +30,28 @@ pub struct Frame {
     /// CALLER_STATE.
     pub(crate) caller_state: Option<EventName>,
     /// What `get_active_event` returns; a self-call keeps the outer one.
-    pub(crate) active_event: Option<EventName>,
+    pub(crate) active: ActiveEvent,
+}
+
+/// A frame's active event (see [`Frame::active_event`]): nearly always its
+/// own STATE, which is then not stored a second time (a clone to make and
+/// a name to test at every drop).
+#[derive(Clone, Debug)]
+pub(crate) enum ActiveEvent {
+    /// None: code outside any handler.
+    None,
+    /// The frame's STATE.
+    State,
+    /// Another event's name: a self-call's outer event, or the event that a
+    /// `_default` handler was redirected from.
+    Name(EventName),
+}
+
+impl From<Option<EventName>> for ActiveEvent {
+    #[inline]
+    fn from(name: Option<EventName>) -> Self {
+        name.map_or(ActiveEvent::None, ActiveEvent::Name)
+    }
 }
 
 impl Frame {
@@ -41,7 +62,18 @@ impl Frame {
             sender: SessionId::KERNEL,
             state: EventName::from_static(""),
             caller_state: None,
-            active_event: None,
+            active: ActiveEvent::None,
+        }
+    }
+
+    /// What `get_active_event` returns, and what posts and calls made now
+    /// carry as CALLER_STATE.
+    #[inline(always)]
+    pub(crate) fn active_event(&self) -> Option<&EventName> {
+        match &self.active {
+            ActiveEvent::None => None,
+            ActiveEvent::State => Some(&self.state),
+            ActiveEvent::Name(name) => Some(name),
         }
     }
 
@@ -52,8 +84,11 @@ impl Frame {
     /// dropping its names one by one moved each to a temporary to test it.)
     #[inline(always)]
     pub(crate) fn drop_names(self) {
-        let shared = |name: &Option<EventName>| name.as_ref().is_some_and(EventName::is_shared);
-        if self.state.is_shared() || shared(&self.caller_state) || shared(&self.active_event) {
+        let other_shared = matches!(&self.active, ActiveEvent::Name(name) if name.is_shared());
+        if self.state.is_shared()
+            || self.caller_state.as_ref().is_some_and(EventName::is_shared)
+            || other_shared
+        {
             drop_frame(self);
         } else {
             std::mem::forget(self);
@@ -66,9 +101,9 @@ impl Frame {
         Frame {
             session,
             sender,
-            active_event: Some(state.clone()),
             state,
             caller_state: None,
+            active: ActiveEvent::State,
         }
     }
 }
@@ -208,15 +243,19 @@ impl<H: 'static> Ctx<'_, H> {
 
     /// The frame of a call to this session itself: SENDER is the session,
     /// and CALLER_STATE and the active event stay those of the outer event.
+    #[inline]
     fn self_call_frame(&self, event: EventName) -> Frame {
         let me = self.kernel.frame.session;
-        let outer = self.kernel.frame.active_event.clone();
+        let outer = self.kernel.frame.active_event();
         Frame {
             session: me,
             sender: me,
             state: event,
-            caller_state: outer.clone(),
-            active_event: outer,
+            caller_state: outer.cloned(),
+            active: match outer {
+                Some(name) => ActiveEvent::Name(name.clone()),
+                None => ActiveEvent::None,
+            },
         }
     }
 
@@ -335,10 +374,7 @@ impl KernelHandle<'_> {
     /// POE's `get_active_event`: the event the kernel is dispatching. A
     /// self-call keeps the outer event, as in POE.
     pub fn get_active_event(&self) -> &str {
-        self.frame
-            .active_event
-            .as_ref()
-            .map_or("", EventName::as_str)
+        self.frame.active_event().map_or("", EventName::as_str)
     }
 
     /// POE's `get_active_session`: the same as [`session`](Self::session).
@@ -380,7 +416,7 @@ impl KernelHandle<'_> {
                 name: event.into(),
                 args: args.take_all(),
                 kind: Kind::Post,
-                caller_state: self.frame.active_event.clone(),
+                caller_state: self.frame.active_event().cloned(),
             },
         );
         Ok(())
@@ -409,7 +445,7 @@ impl KernelHandle<'_> {
             name,
             args: args.take_all(),
             kind,
-            caller_state: self.frame.active_event.clone(),
+            caller_state: self.frame.active_event().cloned(),
         });
     }
 
@@ -430,7 +466,12 @@ impl KernelHandle<'_> {
     }
 
     #[inline(always)]
-    pub(crate) fn call_other(&mut self, sid: SessionId, event: EventName, args: Args) -> Outcome {
+    pub(crate) fn call_other(
+        &mut self,
+        sid: SessionId,
+        event: EventName,
+        mut args: Args,
+    ) -> Outcome {
         if sid.is_kernel() {
             return Err(Box::new(Error::NoHandler {
                 session: sid,
@@ -440,11 +481,12 @@ impl KernelHandle<'_> {
         let frame = Frame {
             session: sid,
             sender: self.frame.session,
-            active_event: Some(event.clone()),
             state: event,
-            caller_state: self.frame.active_event.clone(),
+            caller_state: self.frame.active_event().cloned(),
+            active: ActiveEvent::State,
         };
-        let mut args = args;
+        // As in `post`.
+        let mut args = args.take_all();
         deliver(self.core, sid, &frame, &mut args)
     }
 
@@ -509,7 +551,7 @@ mod tests {
                 ..Frame::kernel()
             },
             |n| Frame {
-                active_event: Some(n.clone()),
+                active: ActiveEvent::Name(n.clone()),
                 ..Frame::kernel()
             },
         ];

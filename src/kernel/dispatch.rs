@@ -5,7 +5,7 @@ use std::any::Any;
 use std::rc::Rc;
 
 use super::core::Core;
-use super::ctx::Frame;
+use super::ctx::{ActiveEvent, Frame};
 use super::queue::{Event, Kind};
 use super::session::AnySession;
 use super::signals;
@@ -214,8 +214,8 @@ fn queued_frame(
     Frame {
         session: dest,
         sender: source,
-        state: name.clone(),
+        state: name,
         caller_state,
-        active_event: Some(name),
+        active: ActiveEvent::State,
     }
 }

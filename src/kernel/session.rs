@@ -533,8 +533,10 @@ fn dispatch_unhandled<H: 'static>(
             event: frame.state.clone(),
         }));
     };
+    // The active event stays the one redirected, now no longer STATE.
     let redirected = Frame {
         state: EventName::from_static("_default"),
+        active: frame.active_event().cloned().into(),
         ..frame.clone()
     };
     let mut args = Args::from(vec![

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::core::Core;
-use super::ctx::{Frame, KernelHandle};
+use super::ctx::{ActiveEvent, Frame, KernelHandle};
 use super::dispatch::deliver;
 use super::exceptions;
 use super::lifecycle::stop_session;
@@ -141,9 +141,9 @@ pub(crate) fn dispatch(core: &mut Core, ev: Event) {
             let frame = Frame {
                 session: sid,
                 sender: SessionId::KERNEL,
-                active_event: Some(event.clone()),
                 state: event,
                 caller_state: ev.caller_state.clone(),
+                active: ActiveEvent::State,
             };
             discard(deliver(core, sid, &frame, &mut args));
         }
@@ -237,7 +237,7 @@ impl KernelHandle<'_> {
         args: Args,
     ) -> Result<(), Error> {
         let dest = self.core.resolve(target.into())?;
-        let caller_state = self.frame.active_event.clone();
+        let caller_state = self.frame.active_event().cloned();
         enqueue(
             self.core,
             dest,

@@ -66,7 +66,7 @@ impl KernelHandle<'_> {
         self.core.now = now;
         let due = now.saturating_add(secs_to_nanos(secs_from_now));
         let me = self.frame.session;
-        let caller_state = self.frame.active_event.clone();
+        let caller_state = self.frame.active_event().cloned();
         self.core.enqueue_timer(
             due,
             wall,
