@@ -47,10 +47,14 @@ pub(crate) enum ActiveEvent {
     Name(EventName),
 }
 
-impl From<Option<EventName>> for ActiveEvent {
-    #[inline]
-    fn from(name: Option<EventName>) -> Self {
-        name.map_or(ActiveEvent::None, ActiveEvent::Name)
+impl From<Option<&EventName>> for ActiveEvent {
+    /// Another frame's active event, held by name.
+    #[inline(always)]
+    fn from(name: Option<&EventName>) -> Self {
+        match name {
+            Some(name) => ActiveEvent::Name(name.clone()),
+            None => ActiveEvent::None,
+        }
     }
 }
 
@@ -252,10 +256,7 @@ impl<H: 'static> Ctx<'_, H> {
             sender: me,
             state: event,
             caller_state: outer.cloned(),
-            active: match outer {
-                Some(name) => ActiveEvent::Name(name.clone()),
-                None => ActiveEvent::None,
-            },
+            active: outer.into(),
         }
     }
 

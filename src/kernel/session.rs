@@ -536,7 +536,7 @@ fn dispatch_unhandled<H: 'static>(
     // The active event stays the one redirected, now no longer STATE.
     let redirected = Frame {
         state: EventName::from_static("_default"),
-        active: frame.active_event().cloned().into(),
+        active: frame.active_event().into(),
         ..frame.clone()
     };
     let mut args = Args::from(vec![
